@@ -1,0 +1,31 @@
+"""langtrim's serve-time package: loads a bundle with onnxruntime, tokenizers and numpy only.
+
+Nothing here may import torch or transformers; the packager depends on this package, never the reverse.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from langtrim.runtime.errors import (
+    ModelSourceError,
+    OutputError,
+    UsageError,
+    BundleError,
+    LangtrimError,
+    ParityError,
+    SelectionError,
+    UnsupportedModelError,
+)
+
+try:
+    __version__ = version("langtrim")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BundleError",
+    "LangtrimError",
+    "ParityError",
+    "SelectionError",
+    "UnsupportedModelError",
+    "__version__",
+]
