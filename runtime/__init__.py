@@ -6,14 +6,14 @@ Nothing here may import torch or transformers; the packager depends on this pack
 from importlib.metadata import PackageNotFoundError, version
 
 from langtrim.runtime.errors import (
-    ModelSourceError,
-    OutputError,
-    UsageError,
     BundleError,
     LangtrimError,
+    ModelSourceError,
+    OutputError,
     ParityError,
     SelectionError,
     UnsupportedModelError,
+    UsageError,
 )
 
 try:
@@ -24,6 +24,9 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "BundleError",
     "LangtrimError",
+    "ModelSourceError",
+    "OutputError",
+    "UsageError",
     "ParityError",
     "SelectionError",
     "UnsupportedModelError",
