@@ -67,7 +67,9 @@ def _language_ids(
     ids = frequent_token_ids(
         frequencies, threshold=settings.threshold, max_tokens=settings.max_tokens_per_language
     )
-    return ids, f"{frequencies.source} ({frequencies.n_lines:,} lines)"
+    if corpus is not None:
+        return ids, f"{frequencies.source} ({frequencies.n_lines:,} lines)"
+    return ids, frequencies.source
 
 
 def text_piece_ids(tokenizer: Tokenizer, texts: Iterable[str]) -> list[int]:

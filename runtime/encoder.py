@@ -1,0 +1,380 @@
+"""Serve a bundle on CPU: tokenize, run the ONNX graph, pool, normalise. onnxruntime, tokenizers, numpy only.
+
+The steps are small functions (`mean_pool`, `cls_pool`, `l2_normalize`, `softmax`) so each can be tested
+alone; `Encoder` only wires them to a bundle.
+"""
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar, cast
+
+import numpy as np
+import onnxruntime
+from tokenizers import Tokenizer
+
+from langtrim.runtime.bundle import (
+    HF_SPECIAL_TOKENS_FILE,
+    HF_TOKENIZER_CONFIG_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    Manifest,
+    Verify,
+    read_id_map,
+    read_manifest,
+)
+from langtrim.runtime.errors import BundleError, InputError
+
+# The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
+KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_Item = TypeVar("_Item")
+_INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of `hidden` [batch, seq, dim] over the positions where `mask` [batch, seq] is 1 -> [batch, dim].
+
+    Padding never counts, which makes a text's vector independent of what it is batched with. A row with
+    no position (all-zero mask) gives zeros rather than NaN.
+    """
+    weights = mask.astype(hidden.dtype)[:, :, None]
+    counts = np.maximum(weights.sum(axis=1), 1e-9)
+    return np.asarray((hidden * weights).sum(axis=1) / counts, dtype=hidden.dtype)
+
+
+def cls_pool(hidden: np.ndarray) -> np.ndarray:
+    """The first position's hidden state ([CLS] / <s>): [batch, seq, dim] -> [batch, dim]."""
+    return hidden[:, 0, :]
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Scale each row [n, dim] to unit length, so dot products are cosine similarities; zero rows stay zero.
+
+    The floor 1e-12 on the norm is torch.nn.functional.normalize's, so results match sentence-transformers.
+    """
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=vectors.dtype)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis; subtracting the row maximum keeps exp() from overflowing."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True), dtype=logits.dtype)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str  # the most probable class
+    score: float  # its probability (softmax over the classifier's logits)
+
+
+class Encoder:
+    """A loaded bundle: `embed` texts (feature-extraction bundles) or `classify` them (text-classification).
+
+    Loading validates the manifest (`verify`, see `read_manifest`), creates one onnxruntime CPU session and
+    loads the bundle's trimmed tokenizer, set to truncate to the manifest's max_length and to pad each batch
+    to its longest text. One Encoder may serve several threads: onnxruntime sessions and `tokenizers` are
+    thread-safe for inference. `threads` is onnxruntime's intra-op thread count (None: one per core).
+    """
+
+    def __init__(
+        self, bundle: str | os.PathLike[str], *, threads: int | None = None, verify: Verify = "full"
+    ) -> None:
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise InputError(f"threads must be a positive integer or None, got {threads!r}")
+        self.directory = Path(bundle)
+        self.manifest: Manifest = read_manifest(self.directory, verify=verify)
+        self._label = str(bundle)
+        self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
+        self._input_types = _check_graph(self._session, self.manifest, self._label)
+        self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
+        self._to_new = read_id_map(self.directory, self.manifest)  # [original_size] original id -> new id
+
+    def __repr__(self) -> str:
+        return f"Encoder({self._label!r}, task={self.manifest.task!r}, languages={list(self.manifest.languages)})"
+
+    @property
+    def dimension(self) -> int | None:
+        """Embedding size (or number of labels), when the graph declares it."""
+        size = self._session.get_outputs()[0].shape[-1]
+        return size if isinstance(size, int) else None
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        normalize: bool | None = None,
+        prompt: str | None = None,
+    ) -> np.ndarray:
+        """Embeddings [len(texts), dim] float32, in input order.
+
+        `prompt` names one of the manifest's prompts (e.g. "query" for multilingual-e5's "query: "); its
+        prefix is put before every text. `normalize` overrides the manifest's L2 normalisation.
+        """
+        self._require_task("feature-extraction", "embed")
+        items, normalized = _check_texts(texts), self._normalized(normalize)
+        _check_batch_size(batch_size)
+        prefix = self._prompt_prefix(prompt)
+        pooled = []
+        for batch in _batches(items, batch_size):
+            ids, mask = self._tokenize([prefix + text for text in batch])
+            pooled.append(self._pool(self._run(ids, mask), mask))
+        vectors = np.concatenate(pooled)
+        return l2_normalize(vectors) if normalized else vectors
+
+    def embed_ids(
+        self, original_ids: Sequence[Sequence[int]], *, batch_size: int = 32, normalize: bool | None = None
+    ) -> np.ndarray:
+        """Embeddings [n, dim] float32 for ids from the ORIGINAL model's tokenizer, special tokens included.
+
+        For callers who already tokenize with the source model's tokenizer: the ids are mapped through
+        id_map.json and tokens the trim dropped become the unknown token. On text whose original tokens
+        were all kept this equals `embed`; on other text `embed` does better, since the trimmed tokenizer
+        splits a word whose piece was dropped into kept pieces where it can. Each sequence must fit
+        max_length (truncate when tokenizing); no prompt is added.
+        """
+        self._require_task("feature-extraction", "embed_ids")
+        sequences, normalized = self._check_ids(original_ids), self._normalized(normalize)
+        _check_batch_size(batch_size)
+        pooled = []
+        for batch in _batches(sequences, batch_size):
+            ids, mask = _pad([self._to_new[original] for original in batch], self._pad_id)
+            pooled.append(self._pool(self._run(ids, mask), mask))
+        vectors = np.concatenate(pooled)
+        return l2_normalize(vectors) if normalized else vectors
+
+    def probabilities(
+        self, texts: Sequence[str], *, batch_size: int = 32, prompt: str | None = None
+    ) -> np.ndarray:
+        """Class probabilities [len(texts), len(labels)] float32, columns in `manifest.labels` order."""
+        self._require_task("text-classification", "classify")
+        items = _check_texts(texts)
+        _check_batch_size(batch_size)
+        prefix = self._prompt_prefix(prompt)
+        logits = [
+            self._run(*self._tokenize([prefix + text for text in batch]))
+            for batch in _batches(items, batch_size)
+        ]
+        return softmax(np.concatenate(logits).astype(np.float32))
+
+    def classify(
+        self, texts: Sequence[str], *, batch_size: int = 32, prompt: str | None = None
+    ) -> list[Prediction]:
+        """The most probable label of each text, with its probability."""
+        probabilities = self.probabilities(texts, batch_size=batch_size, prompt=prompt)
+        best = probabilities.argmax(axis=1)
+        return [
+            Prediction(label=self.manifest.labels[int(i)], score=float(row[i]))
+            for i, row in zip(best, probabilities, strict=True)
+        ]
+
+    # --- steps --------------------------------------------------------------------------------------------
+
+    def _tokenize(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, attention mask), both [batch, longest] int64, padded by the tokenizer."""
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+        return ids, mask
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The graph's first output, fed exactly the inputs the graph declares (token types are all 0)."""
+        available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        feed: dict[str, np.ndarray] = {
+            name: available[name].astype(dtype, copy=False) for name, dtype in self._input_types.items()
+        }
+        (output,) = self._session.run([self.manifest.outputs[0]], feed)
+        return np.asarray(output)
+
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        pooled = mean_pool(hidden, mask) if self.manifest.pooling == "mean" else cls_pool(hidden)
+        return pooled.astype(np.float32, copy=False)
+
+    def _normalized(self, normalize: bool | None) -> bool:
+        if normalize is not None and not isinstance(normalize, bool):
+            raise InputError(f"normalize must be True, False or None, got {normalize!r}")
+        return self.manifest.normalize if normalize is None else normalize
+
+    def _require_task(self, task: str, method: str) -> None:
+        if self.manifest.task != task:
+            other = "classify" if self.manifest.task == "text-classification" else "embed"
+            raise BundleError(
+                f"bundle {self._label!r} is a {self.manifest.task} model, so {method}() does not apply: use "
+                f"{other}(), or pack the model with task {task}"
+            )
+
+    def _prompt_prefix(self, prompt: str | None) -> str:
+        if prompt is None:
+            return ""
+        if prompt not in self.manifest.prompts:
+            known = ", ".join(map(repr, self.manifest.prompts)) or "none"
+            raise InputError(
+                f"prompt {prompt!r} is not one of this bundle's prompts ({known}); to add another prefix, "
+                "put it in front of the texts yourself"
+            )
+        return self.manifest.prompts[prompt]
+
+    def _check_ids(self, original_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        items = _as_list(original_ids, "original_ids", "lists of token ids")
+        size, limit = self.manifest.vocab.original_size, self.manifest.max_length
+        sequences = []
+        for i, item in enumerate(items):
+            if isinstance(item, (str, bytes)) or not isinstance(item, Iterable):
+                raise InputError(f"original_ids[{i}] is {type(item).__name__}, not a list of token ids")
+            ids = np.asarray(list(item))
+            if ids.size == 0:
+                raise InputError(
+                    f"original_ids[{i}] is empty: tokenize with special tokens ([CLS] ... [SEP])"
+                )
+            if ids.ndim != 1 or ids.dtype.kind not in "iu":
+                raise InputError(f"original_ids[{i}] must be a flat list of integers, got dtype {ids.dtype}")
+            if len(ids) > limit:
+                raise InputError(
+                    f"original_ids[{i}] has {len(ids)} ids, more than this bundle's max_length {limit}: "
+                    f"tokenize with truncation to {limit}"
+                )
+            if ids.min() < 0 or ids.max() >= size:
+                raise InputError(
+                    f"original_ids[{i}] holds id {int(ids.max() if ids.max() >= size else ids.min())}, outside the "
+                    f"original vocabulary (0 to {size - 1}): were these ids made by another model's tokenizer?"
+                )
+            sequences.append(ids.astype(np.int64))
+        return sequences
+
+
+# --- loading ------------------------------------------------------------------------------------------------
+
+
+def _create_session(path: Path, label: str, threads: int | None) -> onnxruntime.InferenceSession:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one thread per physical core
+    options.log_severity_level = 3  # errors only: its warnings are about graph details users cannot act on
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        raise BundleError(
+            f"bundle {label!r}: onnxruntime {onnxruntime.__version__} cannot load {MODEL_FILE} ({error}); "
+            "re-run langtrim pack"
+        ) from error
+
+
+def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, label: str) -> dict[str, type]:
+    """The graph's inputs with their numpy dtypes, after checking the graph is one langtrim can serve."""
+    inputs = {i.name: i.type for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    unknown = [name for name in inputs if name not in KNOWN_INPUTS or inputs[name] not in _INTEGER_TYPES]
+    if unknown or "input_ids" not in inputs:
+        raise BundleError(
+            f"bundle {label!r}: {MODEL_FILE} takes inputs {dict(inputs)}, but langtrim can only fill "
+            f"{', '.join(KNOWN_INPUTS)} (integer tensors) and needs input_ids"
+        )
+    if set(inputs) != set(manifest.inputs) or manifest.outputs[0] not in outputs:
+        raise BundleError(
+            f"bundle {label!r}: the manifest says inputs {list(manifest.inputs)} and outputs "
+            f"{list(manifest.outputs)}, but {MODEL_FILE} has {list(inputs)} and {list(outputs)}; re-run langtrim pack"
+        )
+    rank = 3 if manifest.task == "feature-extraction" else 2
+    shape = outputs[manifest.outputs[0]]
+    if shape is not None and len(shape) != rank:
+        raise BundleError(
+            f"bundle {label!r}: output {manifest.outputs[0]!r} has rank {len(shape)}, but a "
+            f"{manifest.task} model needs rank {rank}"
+        )
+    classes = shape[-1] if shape else None
+    if (
+        manifest.task == "text-classification"
+        and isinstance(classes, int)
+        and classes != len(manifest.labels)
+    ):
+        raise BundleError(
+            f"bundle {label!r}: the model has {classes} logits but the manifest {len(manifest.labels)} labels"
+        )
+    return {name: _INTEGER_TYPES[kind] for name, kind in inputs.items()}
+
+
+def _load_tokenizer(directory: Path, manifest: Manifest, label: str) -> tuple[Tokenizer, int]:
+    """The bundle's tokenizer, truncating to max_length and padding to the batch's longest, and its pad id."""
+    try:
+        tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+    except Exception as error:  # tokenizers raises a plain Exception for unreadable files
+        raise BundleError(
+            f"bundle {label!r}: {TOKENIZER_FILE} cannot be loaded ({error}); re-run langtrim pack"
+        ) from None
+    size = tokenizer.get_vocab_size(with_added_tokens=True)
+    if size != manifest.vocab.kept_size:
+        raise BundleError(
+            f"bundle {label!r}: {TOKENIZER_FILE} has {size} tokens but the manifest says "
+            f"{manifest.vocab.kept_size}; re-run langtrim pack"
+        )
+    pad_token = _pad_token(directory, tokenizer)
+    pad_id = tokenizer.token_to_id(pad_token) if pad_token is not None else None
+    if pad_token is None or pad_id is None:
+        raise BundleError(
+            f"bundle {label!r}: no pad token found in {HF_TOKENIZER_CONFIG_FILE}, {HF_SPECIAL_TOKENS_FILE} "
+            f"or {TOKENIZER_FILE}; re-run langtrim pack"
+        )
+    tokenizer.enable_truncation(max_length=manifest.max_length)
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)  # no length: pad to the batch's longest
+    return tokenizer, pad_id
+
+
+def _pad_token(directory: Path, tokenizer: Tokenizer) -> str | None:
+    """tokenizer_config.json's pad_token (the Hugging Face contract), else the other places it may be."""
+    for name in (HF_TOKENIZER_CONFIG_FILE, HF_SPECIAL_TOKENS_FILE):
+        path = directory / name
+        if path.is_file():
+            pad = json.loads(path.read_text(encoding="utf-8")).get("pad_token")
+            if isinstance(pad, Mapping):  # an AddedToken: {"content": "[PAD]", ...}
+                pad = pad.get("content")
+            if isinstance(pad, str) and pad:
+                return pad
+    padding = tokenizer.padding
+    return None if padding is None else str(padding["pad_token"])
+
+
+# --- input checks --------------------------------------------------------------------------------------------
+
+
+def _as_list(items: object, name: str, what: str) -> list[object]:
+    if isinstance(items, (str, bytes)):
+        raise InputError(
+            f"{name} must be a list of {what}, got a single {type(items).__name__}: wrap it in a list, e.g. [text]"
+        )
+    if isinstance(items, Mapping) or not isinstance(items, Iterable):
+        raise InputError(f"{name} must be a list of {what}, got {type(items).__name__}")
+    listed = list(items)
+    if not listed:
+        raise InputError(f"{name} is empty: give at least one item to encode")
+    return listed
+
+
+def _check_texts(texts: object) -> list[str]:
+    items = _as_list(texts, "texts", "strings")
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise InputError(f"texts[{i}] is {type(item).__name__}, not str: every text must be a string")
+    return cast(list[str], items)
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def _batches(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _pad(sequences: list[np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id sequences to the longest: (ids [batch, seq], attention mask [batch, seq]) int64."""
+    longest = max(len(ids) for ids in sequences)
+    ids = np.full((len(sequences), longest), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), longest), dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = sequence
+        mask[row, : len(sequence)] = 1
+    return ids, mask
