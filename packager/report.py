@@ -1,16 +1,23 @@
 """Rich tables for people; the same figures are in the reports' JSON for machines."""
 
+import json
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from langtrim.packager.trim_job import TrimReport
+
+if TYPE_CHECKING:
+    from langtrim.packager.pack_job import PackReport
+    from langtrim.runtime.bundle import Manifest
 
 
 def _mb(value: float) -> str:
     return f"{value:,.1f} MB"
 
 
-def print_trim_report(report: TrimReport, console: Console) -> None:
+def print_trim_report(report: TrimReport, console: Console, *, show_output: bool = True) -> None:
     after = "after (projected)" if report.after_is_projected else "after"
     console.print(f"[bold]{report.model}[/]: {report.model_description}")
     sizes = Table(title="trim" + (" plan (dry run: nothing written)" if report.after_is_projected else ""))
@@ -53,5 +60,52 @@ def print_trim_report(report: TrimReport, console: Console) -> None:
                 f"{c.tokens_per_sentence_original:.1f} -> {c.tokens_per_sentence_trimmed:.1f}",
             )
         console.print(coverage)
-    if report.output:
+    if report.output and show_output:
         console.print(f"written to [bold]{report.output}[/]")
+
+
+def print_pack_report(report: "PackReport", console: Console) -> None:
+    if report.trim.coverage:
+        print_trim_report(report.trim, console, show_output=False)
+    table = Table(title=f"bundle ({report.variant})")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("source weights (safetensors, fp32)", _mb(report.trim.before.megabytes))
+    table.add_row("trimmed weights (safetensors, fp32)", _mb(report.trim.after.megabytes))
+    table.add_row("trimmed ONNX, fp32", _mb(report.trimmed_fp32_onnx_mb))
+    table.add_row("bundle (all files)", _mb(report.bundle_mb))
+    table.add_row("vocabulary", f"{report.trim.tokens_kept:,} of {report.trim.tokens_total:,}")
+    parity = report.manifest.get("parity")
+    if parity:
+        table.add_row("parity", "passed" if parity.get("passed") else "[bold red]FAILED[/]")
+    console.print(table)
+    console.print(f"written to [bold]{report.output}[/]")
+
+
+def print_manifest(manifest: "Manifest", console: Console) -> None:
+    table = Table(title=f"bundle format {manifest.format_version}, langtrim {manifest.langtrim_version}")
+    table.add_column("field")
+    table.add_column("value")
+    rows = [
+        ("source", f"{manifest.source.name}: {manifest.source.description}"),
+        ("languages", ", ".join(manifest.languages)),
+        ("vocabulary", f"{manifest.vocab.kept_size:,} of {manifest.vocab.original_size:,}"),
+        ("task", manifest.task),
+        ("quantization", f"{manifest.quantization.mode} (embeddings {manifest.quantization.embeddings})"),
+        ("optimization", manifest.optimization),
+        ("pooling", f"{manifest.pooling}, normalize={manifest.normalize}"),
+        ("max length", str(manifest.max_length)),
+        ("prompts", ", ".join(f"{k}={v!r}" for k, v in manifest.prompts.items()) or "none"),
+        ("inputs -> outputs", f"{', '.join(manifest.inputs)} -> {', '.join(manifest.outputs)}"),
+        ("created", manifest.created),
+    ]
+    if manifest.labels:
+        rows.append(("labels", ", ".join(manifest.labels)))
+    rows.append(
+        ("parity", "not measured" if manifest.parity is None else json.dumps(dict(manifest.parity))[:200])
+    )
+    for name, entry in manifest.files.items():
+        rows.append((f"file {name}", f"{entry.size / 1e6:,.2f} MB  sha256 {entry.sha256[:16]}…"))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)

@@ -53,6 +53,7 @@ class TrimReport:
     tokenizer_type: str
     languages: list[str]
     sources: dict[str, str]
+    selection_settings: dict
     tokens_total: int
     tokens_kept: int
     tokens_per_language: dict[str, int]
@@ -153,6 +154,7 @@ def run_trim(
         tokenizer_type=tokenizer_model_type(tokenizer),
         languages=[language.code for language in languages],
         sources=selection.sources,
+        selection_settings=asdict(settings),
         tokens_total=vocab_rows,
         tokens_kept=len(selection.kept_ids),
         tokens_per_language=selection.per_language,
