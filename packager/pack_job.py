@@ -159,7 +159,7 @@ def run_pack(
         exported = export_onnx(trimmed_dir, work / "onnx")
         progress(f"optimizing and quantizing ({variant.name})")
         with atomic_output_dir(out, force=force) as staging:
-            result = build_onnx_variant(
+            build_onnx_variant(
                 exported.onnx_path, staging / bundle.MODEL_FILE, variant, config=config
             )
             max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
