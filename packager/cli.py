@@ -71,9 +71,24 @@ FromDistilOpt = Annotated[
     ),
 ]
 AllowPickleOpt = Annotated[
-    bool, typer.Option(help="Allow loading pytorch_model.bin (pickle) weights. Only for files you trust.")
+    bool, typer.Option("--allow-pickle", help="Allow loading pytorch_model.bin (pickle) weights. Only for files you trust.")
 ]
-ForceOpt = Annotated[bool, typer.Option(help="Replace a non-empty output directory.")]
+EvalTextOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="LANG=PATH real sentences for the parity report (default: shipped Tatoeba); repeatable."
+    ),
+]
+MinCosineOpt = Annotated[
+    float, typer.Option(help="Parity gate: minimum mean cosine per language, bundle vs original.")
+]
+MinP1CosineOpt = Annotated[
+    float, typer.Option(help="Parity gate: minimum 1st-percentile cosine per language.")
+]
+MaxUnkRateOpt = Annotated[
+    float, typer.Option(help="Parity gate: maximum share of unknown tokens per language.")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a non-empty output directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
@@ -137,7 +152,7 @@ def trim(
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,
-    dry_run: Annotated[bool, typer.Option(help="Print the plan and projected sizes; write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and projected sizes; write nothing.")] = False,
     force: ForceOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -196,6 +211,14 @@ def pack(
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,
+    eval_text: EvalTextOpt = None,
+    min_cosine: MinCosineOpt = 0.99,
+    min_p1_cosine: MinP1CosineOpt = 0.95,
+    max_unk_rate: MaxUnkRateOpt = 0.01,
+    allow_parity_failure: Annotated[
+        bool,
+        typer.Option("--allow-parity-failure", help="Write the bundle even if a parity gate fails (marked failed in the manifest)."),
+    ] = False,
     force: ForceOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -205,6 +228,7 @@ def pack(
     Example: langtrim pack --languages en,fr,de --out en-fr-de.bundle
     """
     from langtrim.packager.pack_job import is_trimmed_directory, run_pack
+    from langtrim.packager.parity import Gates
     from langtrim.packager.quantize import VariantSettings
     from langtrim.packager.report import print_pack_report
     from langtrim.packager.sources import resolve_model
@@ -230,6 +254,9 @@ def pack(
             variant=variant,
             force=force,
             allow_pickle=allow_pickle,
+            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate).check(),
+            eval_texts=_eval_texts(eval_text),
+            allow_parity_failure=allow_parity_failure,
             progress=lambda step: status.update(step),
             **({"settings": settings} if settings is not None else {}),
         )
@@ -237,6 +264,56 @@ def pack(
         typer.echo(report.to_json())
     else:
         print_pack_report(report, stdout)
+
+
+def _eval_texts(values: list[str] | None) -> dict[str, Path]:
+    from langtrim.packager.corpus import parse_corpus_option
+
+    specs = [parse_corpus_option(value) for value in values or []]
+    return {spec.language: spec.path for spec in specs}
+
+
+@app.command()
+def parity(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    against: Annotated[
+        str | None,
+        typer.Option(help="The original model (hub id or directory). Default: the bundle's source."),
+    ] = None,
+    eval_text: EvalTextOpt = None,
+    min_cosine: MinCosineOpt = 0.99,
+    min_p1_cosine: MinP1CosineOpt = 0.95,
+    max_unk_rate: MaxUnkRateOpt = 0.01,
+    allow_pickle: AllowPickleOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Re-run the parity report of a bundle against its original model; exit 1 if a gate fails.
+
+    Example: langtrim parity en-fr-de.bundle --eval-text fr=my-french.txt
+    """
+    from langtrim.packager.default_model import DEFAULT_MODEL_NAME
+    from langtrim.packager.parity import GateFailure, Gates, measure_parity
+    from langtrim.packager.report import print_parity_report
+    from langtrim.packager.sources import resolve_model
+    from langtrim.runtime.bundle import read_manifest
+
+    manifest = read_manifest(bundle, verify="full")
+    name = against or manifest.source.name
+    with stderr.status("measuring parity"):
+        original = resolve_model(None if name == DEFAULT_MODEL_NAME else name, allow_pickle=allow_pickle)
+        report = measure_parity(
+            bundle,
+            original.path,
+            source_model=name,
+            eval_texts=_eval_texts(eval_text),
+            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate).check(),
+        )
+    if json_output:
+        typer.echo(report.to_json())
+    else:
+        print_parity_report(report, stdout)
+    if not report.passed:
+        raise GateFailure(report)
 
 
 @app.command()
@@ -278,6 +355,11 @@ def main() -> None:
     try:
         app()
     except LangtrimError as error:
+        report = getattr(error, "report", None)
+        if report is not None and not getattr(error, "printed", False):
+            from langtrim.packager.report import print_parity_report
+
+            print_parity_report(report, stderr)
         stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:

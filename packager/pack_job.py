@@ -14,6 +14,7 @@ from langtrim.packager.choose import SelectionSettings
 from langtrim.packager.corpus import CorpusSpec
 from langtrim.packager.languages import Language
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir
+from langtrim.packager.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
 from langtrim.packager.quantize import VariantSettings
 from langtrim.packager.sources import ModelSource
 from langtrim.packager.trim_job import ID_MAP_FILE, REPORT_FILE, Progress, TrimReport, run_trim
@@ -32,6 +33,7 @@ class PackReport:
     bundle_mb: float
     manifest: dict[str, Any]
     output: str
+    parity: ParityReport
 
     def to_json(self) -> str:
         return json.dumps(
@@ -115,6 +117,17 @@ def _write_hf_files(staging: Path, trimmed_dir: Path, config: dict[str, Any], ma
     (staging / bundle.HF_SPECIAL_TOKENS_FILE).write_text(json.dumps(specials, indent=2, ensure_ascii=False))
 
 
+def _original_model_dir(source: ModelSource, report: TrimReport, allow_pickle: bool) -> Path:
+    """The untrimmed model to measure parity against (for a trimmed input, the model it was cut from)."""
+    if not is_trimmed_directory(source.path):
+        return source.path
+    from langtrim.packager.default_model import DEFAULT_MODEL_NAME
+    from langtrim.packager.sources import resolve_model
+
+    name = None if report.model == DEFAULT_MODEL_NAME else report.model
+    return resolve_model(name, allow_pickle=allow_pickle).path
+
+
 def run_pack(
     source: ModelSource,
     languages: Sequence[Language],
@@ -125,9 +138,16 @@ def run_pack(
     variant: VariantSettings = VariantSettings(),
     force: bool = False,
     allow_pickle: bool = False,
+    gates: Gates = Gates(),
+    eval_texts: dict[str, Path] | None = None,
+    allow_parity_failure: bool = False,
     progress: Progress = lambda step: None,
 ) -> PackReport:
-    """Build the bundle `out` from `source`; a trimmed directory (from `langtrim trim`) is packed as it is."""
+    """Build the bundle `out` from `source`; a trimmed directory (from `langtrim trim`) is packed as it is.
+
+    The last step measures parity against the original model (see `parity.py`); when a gate fails, nothing
+    is written at `out` and GateFailure is raised, unless `allow_parity_failure` (the manifest says failed).
+    """
     from langtrim.packager.export import export_onnx
     from langtrim.packager.quantize import build_onnx_variant
 
@@ -159,9 +179,7 @@ def run_pack(
         exported = export_onnx(trimmed_dir, work / "onnx")
         progress(f"optimizing and quantizing ({variant.name})")
         with atomic_output_dir(out, force=force) as staging:
-            build_onnx_variant(
-                exported.onnx_path, staging / bundle.MODEL_FILE, variant, config=config
-            )
+            build_onnx_variant(exported.onnx_path, staging / bundle.MODEL_FILE, variant, config=config)
             max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
             _write_hf_files(staging, trimmed_dir, config, max_length)
             is_e5 = source.is_default or (source_dir / "langtrim_source.json").is_file()
@@ -185,6 +203,18 @@ def run_pack(
                 prompts=E5_PROMPTS if is_e5 else {},
                 labels=labels if exported.task == "text-classification" else (),
             )
+            progress("measuring parity against the original model")
+            parity = measure_parity(
+                staging,
+                _original_model_dir(source, report, allow_pickle),
+                source_model=report.model,
+                eval_texts=eval_texts,
+                gates=gates,
+            )
+            write_parity(staging, parity)
+            manifest = bundle.read_manifest(staging, verify="none")
+            if not parity.passed and not allow_parity_failure:
+                raise GateFailure(parity)
             bundle_bytes = sum(entry.size for entry in manifest.files.values())
         return PackReport(
             trim=report,
@@ -193,4 +223,5 @@ def run_pack(
             bundle_mb=round(bundle_bytes / 1e6, 1),
             manifest=bundle.manifest_to_json(manifest),
             output=str(out),
+            parity=parity,
         )

@@ -10,6 +10,7 @@ from langtrim.packager.trim_job import TrimReport
 
 if TYPE_CHECKING:
     from langtrim.packager.pack_job import PackReport
+    from langtrim.packager.parity import ParityReport
     from langtrim.runtime.bundle import Manifest
 
 
@@ -75,10 +76,12 @@ def print_pack_report(report: "PackReport", console: Console) -> None:
     table.add_row("trimmed ONNX, fp32", _mb(report.trimmed_fp32_onnx_mb))
     table.add_row("bundle (all files)", _mb(report.bundle_mb))
     table.add_row("vocabulary", f"{report.trim.tokens_kept:,} of {report.trim.tokens_total:,}")
-    parity = report.manifest.get("parity")
-    if parity:
-        table.add_row("parity", "passed" if parity.get("passed") else "[bold red]FAILED[/]")
+    table.add_row(
+        "parity",
+        "passed" if report.parity.passed else "[bold red]FAILED[/] (written: --allow-parity-failure)",
+    )
     console.print(table)
+    print_parity_report(report.parity, console)
     console.print(f"written to [bold]{report.output}[/]")
 
 
@@ -108,4 +111,37 @@ def print_manifest(manifest: "Manifest", console: Console) -> None:
         rows.append((f"file {name}", f"{entry.size / 1e6:,.2f} MB  sha256 {entry.sha256[:16]}…"))
     for name, value in rows:
         table.add_row(name, value)
+    console.print(table)
+
+
+def print_parity_report(report: "ParityReport", console: Console) -> None:
+    table = Table(
+        title=f"parity against {report.source_model}"
+        + (f" (prompt {report.prompt!r})" if report.prompt else "")
+    )
+    for column in (
+        "language",
+        "identical tok.",
+        "unk",
+        "trim: max diff",
+        "trim cos",
+        "export cos",
+        "end-to-end cos mean / p1 / min",
+        "gate",
+    ):
+        table.add_column(column, justify="left" if column in ("language", "gate") else "right")
+    for p in report.languages:
+        e2e = p.end_to_end_cosine
+        table.add_row(
+            p.language,
+            f"{p.coverage.identical_share:.1%}",
+            f"{p.coverage.unk_rate:.2%}",
+            "n/a" if p.trim_max_abs_diff is None else f"{p.trim_max_abs_diff:.1e}",
+            f"{p.trim_cosine.mean:.4f}",
+            f"{p.export_cosine.mean:.4f}",
+            f"{e2e.mean:.4f} / {e2e.p1:.4f} / {e2e.min:.4f}",
+            "passed" if p.passed else "[bold red]" + "; ".join(p.failures) + "[/]",
+        )
+    for language in report.not_measured:
+        table.add_row(language, *["not measured"] * 6, "no text: pass --eval-text")
     console.print(table)
