@@ -141,8 +141,10 @@ def _pool(hidden, mask, pooling: str):  # torch tensors [b, s, d], [b, s]
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
-def _torch_outputs(model, tokenizer: Tokenizer, texts: Sequence[str], pooling: str, max_length: int):
-    """Pooled vectors (or logits) and per-sentence last hidden states of a PyTorch model, in batches."""
+def _torch_outputs(
+    model, tokenizer: Tokenizer, texts: Sequence[str], pooling: str, max_length: int, classifier: bool
+):
+    """Pooled vectors (classifiers: logits) and per-sentence last hidden states of a PyTorch model, in batches."""
     import torch
 
     tokenizer = unpadded(tokenizer)
@@ -150,15 +152,15 @@ def _torch_outputs(model, tokenizer: Tokenizer, texts: Sequence[str], pooling: s
     pad_id = int(model.config.pad_token_id or 0)
     tokenizer.enable_padding(pad_id=pad_id)
     pooled, hidden_states = [], []
+    encoder = model if classifier else model.base_model  # skip a masked-LM head's vocabulary-sized logits
     with torch.no_grad():
         for start in range(0, len(texts), _BATCH):
             encodings = tokenizer.encode_batch(list(texts[start : start + _BATCH]))
             ids = torch.tensor([e.ids for e in encodings])
             mask = torch.tensor([e.attention_mask for e in encodings])
-            output = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            output = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
             last = output.hidden_states[-1]
-            logits = getattr(output, "logits", None)
-            pooled.append((logits if logits is not None else _pool(last, mask, pooling)).numpy())
+            pooled.append((output.logits if classifier else _pool(last, mask, pooling)).numpy())
             hidden_states += [last[i, : int(mask[i].sum())].numpy() for i in range(len(encodings))]
     return np.concatenate(pooled), hidden_states
 
@@ -226,9 +228,11 @@ def measure_parity(
         texts = [prompt + sentence for sentence in sentences]
         coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
         original_out, original_hidden = _torch_outputs(
-            original, original_tokenizer, texts, pooling, max_length
+            original, original_tokenizer, texts, pooling, max_length, classifier
         )
-        trimmed_out, trimmed_hidden = _torch_outputs(trimmed, trimmed_tokenizer, texts, pooling, max_length)
+        trimmed_out, trimmed_hidden = _torch_outputs(
+            trimmed, trimmed_tokenizer, texts, pooling, max_length, classifier
+        )
         if classifier:
             bundle_out = encoder.probabilities(texts)
             original_probabilities = _softmax(original_out)

@@ -83,7 +83,7 @@ def trim_model(model: PreTrainedModel, id_map: IdMap) -> PreTrainedModel:
     if getattr(model.config, "tie_word_embeddings", False):
         model.tie_weights()
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        if old_vocab in tensor.shape:
+        if old_vocab in tensor.shape and old_vocab != len(kept):
             raise UnsupportedModelError(
                 f"{name} {tuple(tensor.shape)} is indexed by the vocabulary and langtrim does not know how to "
                 "cut it: trimming this architecture is not supported"
