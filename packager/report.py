@@ -25,7 +25,7 @@ def print_trim_report(report: TrimReport, console: Console, *, show_output: bool
     sizes.add_column("")
     sizes.add_column("before", justify="right")
     sizes.add_column(after, justify="right")
-    sizes.add_row("tokens", f"{report.tokens_total:,}", f"{report.tokens_kept:,}")
+    sizes.add_row("vocabulary (embedding rows)", f"{report.tokens_total:,}", f"{report.tokens_kept:,}")
     sizes.add_row("parameters", f"{report.before.parameters:,}", f"{report.after.parameters:,}")
     sizes.add_row("weights (safetensors)", _mb(report.before.megabytes), _mb(report.after.megabytes))
     sizes.add_row(
