@@ -1,10 +1,11 @@
 """Choose the kept tokens for a list of languages, each from the best source available for it.
 
-Sources, per language: the user's corpus (`--corpus fr=PATH`) when given; otherwise, with `source="auto"`,
-the paper's published list for mBERT-vocabulary models and the 15 XNLI languages, else the offline
-word-frequency approximation (wordfreq). The special tokens, the pieces of the texts the model always sees
-(such as multilingual-e5's "query: " prefix) and, by default, the fallback single-character pieces of the
-languages' scripts are kept whatever the counts say.
+Sources, per language: the user's corpus (`--corpus fr=PATH`: text to count, or the token statistics
+`langtrim count` wrote, so a large corpus is counted once for any number of thresholds) when given;
+otherwise, with `source="auto"`, the paper's published list for mBERT-vocabulary models and the 15 XNLI
+languages, else the offline word-frequency approximation (wordfreq). The special tokens, the pieces of
+the texts the model always sees (such as multilingual-e5's "query: " prefix) and, by default, the fallback
+single-character pieces of the languages' scripts are kept whatever the counts say.
 """
 
 import logging
@@ -26,6 +27,7 @@ from langtrim.packager.select import (
     frequent_token_ids,
     union_selection,
 )
+from langtrim.packager.token_stats import is_token_stats_file, load_line_frequencies
 from langtrim.packager.tokenizer_remap import special_token_ids, unigram_keep_ids
 from langtrim.runtime.errors import SelectionError
 
@@ -46,7 +48,9 @@ class SelectionSettings:
 def _language_ids(
     tokenizer: Tokenizer, language: Language, corpus: CorpusSpec | None, settings: SelectionSettings
 ) -> tuple[np.ndarray, str]:
-    if corpus is not None:
+    if corpus is not None and is_token_stats_file(corpus.path):
+        frequencies = load_line_frequencies(corpus.path, tokenizer, language.code)
+    elif corpus is not None:
         frequencies = count_line_frequencies(
             tokenizer,
             iter_corpus_lines(corpus.path),

@@ -2,13 +2,15 @@
 
 The shards, checkpoints and result are those of `count.py`, so a Dask count equals a single-process count
 exactly (integer sums), and an interrupted Dask count resumes with either. Workers need the same langtrim
-and `tokenizers` versions as the client, and must reach the input paths or URLs (shared storage or object
-storage through fsspec). The tokenizer travels once to each worker as its JSON string and is built there
-once. Dask is imported here only: install the `langtrim[distributed]` extra.
+and `tokenizers` versions as the client (checked before counting), and must reach the input paths or URLs
+(shared storage, or object storage through fsspec); only the client writes, next to `--out`. The tokenizer
+travels to each worker as its JSON string and is built there once. Dask is imported here only: install the
+`langtrim[distributed]` extra.
 """
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,13 +24,15 @@ from langtrim.packager.count import (
     DEFAULT_TEXT_COLUMN,
     ProgressCallback,
     ProgressTracker,
-    Shard,
-    count_shard,
     finish_count,
     start_count,
 )
-from langtrim.packager.token_stats import TokenStats
-from langtrim.runtime.errors import SelectionError, UsageError
+from langtrim.packager.count_inputs import Shard
+from langtrim.packager.count_tokens import count_shard
+from langtrim.packager.token_stats import TokenStats, tokenizer_sha256
+from langtrim.packager.tokenizer_remap import unpadded
+from langtrim.runtime import __version__
+from langtrim.runtime.errors import LangtrimError, SelectionError, UsageError
 
 log = logging.getLogger(__name__)
 _WORKER_TOKENIZERS: dict[str, Tokenizer] = {}  # per worker process: sha256 -> tokenizer built from JSON
@@ -61,17 +65,18 @@ def parse_scheduler(value: str) -> tuple[str | None, int | None]:
 
 
 @contextmanager
-def dask_client(scheduler: str) -> Iterator[Any]:
+def dask_client(scheduler: str, *, timeout: float = 20.0) -> Iterator[Any]:
     """A client of the scheduler at an address, or of a local cluster (`local[:N]`) closed on exit.
 
     A local cluster runs N single-threaded worker processes on 127.0.0.1 without a dashboard; each worker's
-    tokenizer uses cores / N threads so the workers do not compete for the same cores.
+    tokenizer uses cores / N threads so the workers do not compete for the same cores. `timeout` is how long
+    to try to reach a scheduler, in seconds.
     """
     distributed = _import_distributed()
     address, workers = parse_scheduler(scheduler)
     if address is not None:
         try:
-            client = distributed.Client(address, timeout="20s")
+            client = distributed.Client(address, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as error:
             raise UsageError(
                 f"cannot reach the Dask scheduler at {address!r} ({error}): start one with `dask scheduler` "
@@ -97,26 +102,68 @@ def dask_client(scheduler: str) -> Iterator[Any]:
         yield client
 
 
+def _versions() -> dict[str, str]:
+    return {"langtrim": __version__, "tokenizers": tokenizers.__version__}
+
+
+def _worker_tokenizer(tokenizer_json: str, tokenizer_sha: str, versions: dict[str, str]) -> Tokenizer:
+    """This worker's tokenizer, built once from its JSON; refuses versions that could count differently."""
+    if _versions() != versions:
+        raise SelectionError(
+            f"a Dask worker runs {_versions()}, the client {versions}: install the same langtrim and tokenizers "
+            "on every worker (one container image for all)"
+        )
+    tokenizer = _WORKER_TOKENIZERS.get(tokenizer_sha)
+    if tokenizer is None:
+        tokenizer = _WORKER_TOKENIZERS[tokenizer_sha] = Tokenizer.from_str(tokenizer_json)
+    return tokenizer
+
+
+def _prepare_worker(tokenizer_json: str, tokenizer_sha: str, versions: dict[str, str]) -> bool:
+    _worker_tokenizer(tokenizer_json, tokenizer_sha, versions)
+    return True
+
+
+def prepare_workers(client: Any, tokenizer: Tokenizer, *, wait_seconds: float = 60.0) -> int:
+    """Check that every worker can count (same langtrim and tokenizers) and build the tokenizer there now.
+
+    Fails fast, with the fix named, instead of on the first shard; waits up to `wait_seconds` for a first
+    worker (an adaptive cluster may start with none). Returns the number of workers.
+    """
+    try:
+        client.wait_for_workers(1, timeout=wait_seconds)
+    except (TimeoutError, OSError):
+        raise UsageError(
+            f"the Dask cluster has no worker after {wait_seconds:g} s: start workers with `dask worker ADDRESS`"
+        ) from None
+    tokenizer = unpadded(tokenizer)
+    sha = tokenizer_sha256(tokenizer)
+    try:
+        ready = client.run(_prepare_worker, tokenizer.to_str(), sha, _versions())
+    except LangtrimError:
+        raise
+    except Exception as error:  # a worker without langtrim fails to unpickle the function, etc.
+        raise UsageError(
+            f"a Dask worker cannot run langtrim's counting ({type(error).__name__}: {error}): install "
+            f"langtrim[distributed] {__version__} on every worker"
+        ) from None
+    return len(ready)
+
+
 def _count_on_worker(
     tokenizer_json: str,
     tokenizer_sha: str,
-    tokenizers_version: str,
+    vocab_size: int,
+    versions: dict[str, str],
     shard: Shard,
     language: str,
     min_line_chars: int,
     text_column: str,
 ) -> TokenStats:
-    if tokenizers.__version__ != tokenizers_version:
-        raise SelectionError(
-            f"a Dask worker has tokenizers {tokenizers.__version__}, the client {tokenizers_version}: install the "
-            "same versions on every worker (one container image for all)"
-        )
-    tokenizer = _WORKER_TOKENIZERS.get(tokenizer_sha)
-    if tokenizer is None:
-        tokenizer = _WORKER_TOKENIZERS[tokenizer_sha] = Tokenizer.from_str(tokenizer_json)
     return count_shard(
-        tokenizer,
+        _worker_tokenizer(tokenizer_json, tokenizer_sha, versions),
         shard,
+        vocab_size=vocab_size,
         tokenizer_sha=tokenizer_sha,
         language=language,
         min_line_chars=min_line_chars,
@@ -130,17 +177,18 @@ def count_corpus_dask(
     *,
     language: str,
     out: str | os.PathLike[str],
-    scheduler: str,
+    client: Any,
     min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     text_column: str = DEFAULT_TEXT_COLUMN,
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
 ) -> TokenStats:
-    """`count_corpus` with every shard counted on a Dask worker; `scheduler` is an address or `local[:N]`.
+    """`count_corpus` with every shard counted on a worker of a Dask `client` (see `dask_client`).
 
-    The client checkpoints each finished shard in `OUT.partial/`, so an interrupted count resumes (with
-    Dask or without). `progress` is called once per finished shard.
+    This process plans the shards, checkpoints each finished one in `OUT.partial/` and sums them, so an
+    interrupted count resumes (with Dask or without) and the result equals a single-process count exactly.
+    `progress` is called once per finished shard.
     """
     plan = start_count(
         tokenizer,
@@ -156,31 +204,33 @@ def count_corpus_dask(
     pending = plan.pending()
     if pending:
         distributed = _import_distributed()
-        with dask_client(scheduler) as client:
-            tokenizer_json = client.scatter(plan.tokenizer.to_str(), broadcast=True)
-            futures = {
-                client.submit(
-                    _count_on_worker,
-                    tokenizer_json,
-                    plan.tokenizer_sha256,
-                    tokenizers.__version__,
-                    shard,
-                    plan.language,
-                    plan.min_line_chars,
-                    plan.text_column,
-                    key=f"langtrim-count-{plan.tokenizer_sha256[:12]}-{index}-{os.getpid()}",
-                    pure=False,
-                ): (index, shard)
-                for index, shard in pending
-            }
-            try:
-                for future in distributed.as_completed(futures):
-                    index, shard = futures[future]
-                    stats = future.result()
-                    future.release()
-                    stats.save(plan.shard_file(index))
-                    tracker.advance(0, stats.n_lines + stats.n_skipped_lines, stats.n_bytes)
-                    tracker.shard_done(shard, 0)
-            finally:
-                client.cancel(list(futures))
+        prepare_workers(client, plan.tokenizer)
+        tokenizer_json = client.scatter(plan.tokenizer.to_str(), broadcast=True)
+        run = uuid.uuid4().hex[:12]  # task keys unique to this count, even on a shared scheduler
+        futures = {
+            client.submit(
+                _count_on_worker,
+                tokenizer_json,
+                plan.tokenizer_sha256,
+                plan.vocab_size,
+                _versions(),
+                shard,
+                plan.language,
+                plan.min_line_chars,
+                plan.text_column,
+                key=f"langtrim-count-{plan.language}-{index}-{run}",
+                pure=False,
+            ): (index, shard)
+            for index, shard in pending
+        }
+        try:
+            for future in distributed.as_completed(futures):
+                index, shard = futures[future]
+                stats = future.result()
+                future.release()
+                stats.save(plan.shard_file(index))
+                tracker.advance(0, stats.n_lines + stats.n_skipped_lines, stats.n_bytes)
+                tracker.shard_done(shard, 0)
+        finally:
+            client.cancel(list(futures))
     return finish_count(plan)

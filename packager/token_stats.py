@@ -122,7 +122,7 @@ class TokenStats:
         }
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
             try:
-                np.savez_compressed(handle, **arrays)
+                np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
                 handle.flush()
                 os.fsync(handle.fileno())
             except BaseException:
@@ -222,6 +222,15 @@ def merge_all(parts: Iterable[TokenStats]) -> TokenStats:
     return total
 
 
+def is_token_stats_file(path: str | os.PathLike[str]) -> bool:
+    """Whether a selection input is statistics (a NumPy archive: a zip file) rather than text to count."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 def load_line_frequencies(
     path: str | os.PathLike[str], tokenizer: Tokenizer, language: str
 ) -> LineFrequencies:
@@ -237,6 +246,6 @@ def load_line_frequencies(
     if stats.language != language:
         raise SelectionError(
             f"token statistics {str(path)!r} are for {stats.language!r}, not {language!r}: pass them as "
-            f"--stats {stats.language}={path}"
+            f"--corpus {stats.language}={path}"
         )
-    return stats.to_line_frequencies(f"token statistics {path} ({_describe(stats.inputs)})")
+    return stats.to_line_frequencies(f"token statistics {path} of {_describe(stats.inputs)}")

@@ -112,18 +112,54 @@ def test_sharded_counts_equal_a_single_pass(e5_tokenizer, corpus, tmp_path):
     assert_same_counts(sharded, single)
 
 
+BOUNDARY_LINES = ["Le chat dort.", "", "Un très long paragraphe " * 8, "é", "Fin du texte à la fin, enfin."]
+
+
+@pytest.fixture(scope="module")
+def small_tokenizer(e5_tokenizer) -> Tokenizer:
+    """The e5 tokenizer trimmed to the pieces of BOUNDARY_LINES: same segmentation, a vocabulary of ~40.
+
+    Tests that write hundreds of shard checkpoints use it; with 250k tokens each checkpoint holds 4 MB.
+    """
+    from langtrim.packager.tokenizer_remap import remap_tokenizer, special_token_ids, unigram_keep_ids
+
+    pieces = {i for line in BOUNDARY_LINES for i in e5_tokenizer.encode(line, add_special_tokens=False).ids}
+    kept = sorted(pieces | set(special_token_ids(e5_tokenizer)) | set(unigram_keep_ids(e5_tokenizer)))
+    trimmed, _ = remap_tokenizer(e5_tokenizer, np.asarray(kept))
+    assert trimmed.get_vocab_size(with_added_tokens=True) < 100
+    return trimmed
+
+
+def _boundary_file(tmp_path: Path, line_end: str, trailing: bool) -> Path:
+    path = tmp_path / "lines.txt"
+    path.write_bytes((line_end.join(BOUNDARY_LINES) + (line_end if trailing else "")).encode("utf-8"))
+    return path
+
+
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])
 @pytest.mark.parametrize("trailing", [True, False], ids=["trailing-newline", "no-trailing-newline"])
-def test_byte_range_shards_count_every_line_exactly_once(e5_tokenizer, tmp_path, line_end, trailing):
-    lines = ["Le chat dort.", "", "Un très long paragraphe " * 8, "é", "Fin du texte à la fin, enfin."]
-    path = tmp_path / "lines.txt"
-    path.write_bytes((line_end.join(lines) + (line_end if trailing else "")).encode("utf-8"))
-    n_lines, per_line, _ = reference_counts(e5_tokenizer, lines, 0)
-    for shard_bytes in (1, 2, 3, 5, 16, 64, 10_000):
+def test_byte_range_shards_read_every_byte_exactly_once(tmp_path, line_end, trailing):
+    from langtrim.packager.count_inputs import text_blocks
+
+    path = _boundary_file(tmp_path, line_end, trailing)
+    data = path.read_bytes()
+    for shard_bytes in range(1, len(data) + 2):
+        shards, _ = plan_shards([path], shard_bytes=shard_bytes)
+        blocks = [text for shard in shards for text, _, _ in text_blocks(shard, "text")]
+        assert "".join(blocks).encode("utf-8") == data, shard_bytes
+        assert all(block.endswith("\n") for block in blocks[:-1]), shard_bytes
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+@pytest.mark.parametrize("trailing", [True, False], ids=["trailing-newline", "no-trailing-newline"])
+def test_byte_range_shards_count_every_line_exactly_once(small_tokenizer, tmp_path, line_end, trailing):
+    path = _boundary_file(tmp_path, line_end, trailing)
+    n_lines, per_line, _ = reference_counts(small_tokenizer, BOUNDARY_LINES, 0)
+    for shard_bytes in (3, 16, 10_000):  # with 3, most shards own no line start
         stats = count(
-            e5_tokenizer, path, tmp_path, f"s{shard_bytes}.npz", shard_bytes=shard_bytes, min_line_chars=0
+            small_tokenizer, path, tmp_path, f"s{shard_bytes}.npz", shard_bytes=shard_bytes, min_line_chars=0
         )
-        assert stats.n_lines == n_lines == len(lines), shard_bytes
+        assert stats.n_lines == n_lines == len(BOUNDARY_LINES), shard_bytes
         assert nonzero(stats.line_counts) == dict(per_line), shard_bytes
         assert stats.n_bytes == path.stat().st_size
 
@@ -175,8 +211,17 @@ def test_a_corrupt_compressed_file_is_a_clear_error(e5_tokenizer, tmp_path, suff
 def test_text_that_is_not_utf8_is_a_clear_error(e5_tokenizer, tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("Première ligne correcte\nÉté à Paris\n".encode("latin-1"))
-    with pytest.raises(SelectionError, match=r"latin1\.txt.* is not UTF-8 text \(byte 2\)"):
+    # "Premi\xe8re": the first byte that is not UTF-8 is the sixth.
+    with pytest.raises(SelectionError, match=r"latin1\.txt.* is not UTF-8 text \(byte 5\)"):
         count(e5_tokenizer, path, tmp_path)
+
+
+def test_text_that_is_not_utf8_is_located_in_the_file_whatever_the_shard(e5_tokenizer, tmp_path):
+    path = tmp_path / "mixed.txt"
+    good = "Une première ligne correcte.\nUne deuxième ligne correcte.\n".encode()
+    path.write_bytes(good + "Été à Paris\n".encode("latin-1"))
+    with pytest.raises(SelectionError, match=rf"mixed\.txt.* is not UTF-8 text \(byte {len(good)}\)"):
+        count(e5_tokenizer, path, tmp_path, shard_bytes=10)
 
 
 def test_an_empty_corpus_is_a_clear_error(e5_tokenizer, tmp_path):
@@ -268,8 +313,9 @@ def test_fsspec_urls_count_like_local_files(e5_tokenizer, corpus, tmp_path):
     fsspec = pytest.importorskip("fsspec")
     memory = fsspec.filesystem("memory")
     data = corpus.read_bytes()
-    memory.pipe("/langtrim-test/dump/a.txt", data[:5000])
-    memory.pipe("/langtrim-test/dump/b.txt.gz", gzip.compress(data[5000:]))
+    cut = data.index(b"\n", 5000) + 1  # two files with the same lines as the corpus
+    memory.pipe("/langtrim-test/dump/a.txt", data[:cut])
+    memory.pipe("/langtrim-test/dump/b.txt.gz", gzip.compress(data[cut:]))
     try:
         from_memory = count(e5_tokenizer, "memory://langtrim-test/dump", tmp_path, "m.npz", shard_bytes=1000)
         from_file_url = count(e5_tokenizer, f"file://{corpus}", tmp_path, "f.npz")
@@ -324,9 +370,9 @@ def test_an_interrupted_count_resumes_without_recounting_finished_shards(e5_toke
 def test_an_interrupted_compressed_file_resumes_from_its_last_checkpoint(
     e5_tokenizer, corpus, tmp_path, monkeypatch
 ):
-    import langtrim.packager.count as count_module
+    import langtrim.packager.count_inputs as count_inputs
 
-    monkeypatch.setattr(count_module, "_BLOCK_BYTES", 512)  # several blocks, and checkpoints, in a small file
+    monkeypatch.setattr(count_inputs, "_BLOCK_BYTES", 512)  # several blocks, and checkpoints, in a small file
     path = tmp_path / "corpus.txt.gz"
     path.write_bytes(gzip.compress(corpus.read_bytes()))
     expected = count(e5_tokenizer, corpus, tmp_path, "expected.npz")
@@ -441,5 +487,12 @@ def test_selection_reads_statistics_of_its_own_tokenizer_only(
     assert np.array_equal(frequencies.line_counts, stats.line_counts)
     with pytest.raises(SelectionError, match=r"counted with another tokenizer .* count again"):
         load_line_frequencies(tmp_path / "stats.npz", mbert_tokenizer, "fr")
-    with pytest.raises(SelectionError, match=r"are for 'fr', not 'de': pass them as --stats fr="):
+    with pytest.raises(SelectionError, match=r"are for 'fr', not 'de': pass them as --corpus fr="):
         load_line_frequencies(tmp_path / "stats.npz", e5_tokenizer, "de")
+
+
+def test_count_arrays_span_the_whole_vocabulary(e5_tokenizer, mbert_tokenizer, small_tokenizer):
+    from langtrim.packager.count_tokens import id_bound
+
+    for tokenizer in (e5_tokenizer, mbert_tokenizer, small_tokenizer):
+        assert id_bound(tokenizer) == tokenizer.get_vocab_size(with_added_tokens=True)
