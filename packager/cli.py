@@ -41,7 +41,11 @@ ModelArg = Annotated[
 LanguagesOpt = Annotated[str, typer.Option("--languages", "-l", help="Comma-separated codes, e.g. en,fr,de.")]
 CorpusOpt = Annotated[
     list[str] | None,
-    typer.Option("--corpus", help="LANG=PATH text corpus (plain or .gz, one line per sentence); repeatable."),
+    typer.Option(
+        "--corpus",
+        help="LANG=PATH text corpus (plain or .gz, one line per sentence), or token statistics from "
+        "`langtrim count` (.npz); repeatable.",
+    ),
 ]
 SourceOpt = Annotated[
     str,
@@ -195,14 +199,20 @@ def pack(
     languages: LanguagesOpt = "",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output bundle directory.")] = None,
     quantize: Annotated[
-        str, typer.Option(help="Weights: none (fp32), int8 (dynamic), or int4 (MatMulNBits).")
+        str,
+        typer.Option(
+            help="Weights: none (fp32), int8 (dynamic, fastest), int8-block (MatMulNBits, closest to fp32) or int4."
+        ),
     ] = "int8",
     quantize_embeddings: Annotated[
         str, typer.Option(help="Word-embedding table: fp32, per-tensor (int8) or per-row (int8).")
     ] = "per-row",
     optimize: Annotated[
-        str, typer.Option(help="Graph optimization: none, basic (onnxruntime), fused (transformer fusions).")
-    ] = "fused",
+        str,
+        typer.Option(
+            help="Graph optimization: none, basic (onnxruntime), fused (transformer fusions; slower at batch 32 on e5)."
+        ),
+    ] = "basic",
     corpus: CorpusOpt = None,
     source: SourceOpt = "auto",
     threshold: ThresholdOpt = 0.0005,
@@ -271,6 +281,68 @@ def _eval_texts(values: list[str] | None) -> dict[str, Path]:
 
     specs = [parse_corpus_option(value) for value in values or []]
     return {spec.language: spec.path for spec in specs}
+
+
+@app.command()
+def count(
+    model: ModelArg = None,
+    corpus: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--corpus",
+            help="LANG=PATH: a text file (plain, .gz, .bz2, .xz, .zst), a Parquet file, a directory of them or an "
+            "fsspec URL (s3://...); repeatable, also for one language.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Statistics file (one language) or directory (LANG.npz each)."),
+    ] = None,
+    min_line_chars: Annotated[
+        int, typer.Option(help="Skip lines shorter than this, stripped (5: the paper's len(line) > 5).")
+    ] = 5,
+    text_column: Annotated[str, typer.Option(help="Text column of Parquet inputs.")] = "text",
+    shard_mb: Annotated[
+        float, typer.Option(help="Shard size in MB: byte ranges of plain files; checkpoint interval.")
+    ] = 64.0,
+    dask: Annotated[
+        str | None, typer.Option(help="Count on a local Dask cluster: local or local:N (N workers).")
+    ] = None,
+    dask_scheduler: Annotated[
+        str | None,
+        typer.Option(help="Count on the Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing statistics files.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Count, per token, the lines of each corpus it occurs in: statistics files trim and pack select from.
+
+    Streams any size of corpus in constant memory; run it again after an interruption to resume.
+    Example: langtrim count --corpus fr=wiki/fr.txt.zst --out fr.npz
+    """
+    from langtrim.packager.count_job import CountSettings, count_tokenizer, plan_jobs, run_count
+    from langtrim.packager.count_report import count_progress_bars, count_results_json, print_count_results
+
+    if out is None:
+        raise UsageError("no output: pass --out FILE.npz (one language) or --out DIR (several)")
+    if dask is not None and dask_scheduler is not None:
+        raise UsageError("give --dask local[:N] or --dask-scheduler ADDRESS, not both")
+    if dask is not None and not dask.startswith("local"):
+        raise UsageError(
+            f"--dask {dask!r}: write local or local:N; for a running cluster use --dask-scheduler"
+        )
+    jobs = plan_jobs(corpus or [], out)
+    settings = CountSettings(min_line_chars, max(1, round(shard_mb * 1e6)), text_column, force)
+    tokenizer = count_tokenizer(model)
+    with count_progress_bars(stderr) as bars:
+        results = run_count(
+            tokenizer, jobs, settings=settings, dask=dask or dask_scheduler, progress=bars.update
+        )
+    outs = [job.out for job in jobs]
+    if json_output:
+        typer.echo(count_results_json(results, outs))
+    else:
+        print_count_results(results, outs, stdout)
 
 
 @app.command()
@@ -351,6 +423,115 @@ def inspect(
         print_manifest(manifest, stdout)
 
 
+@app.command()
+def bench(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    against: Annotated[
+        str | None,
+        typer.Option(help="The original model (hub id or directory). Default: the bundle's source."),
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Fresh processes per engine and thread count.")] = 3,
+    threads: Annotated[str, typer.Option(help='Thread counts, e.g. "1,all" (all: every core).')] = "1,all",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write bench.json, bench.md and PNG plots here.")
+    ] = None,
+    allow_pickle: AllowPickleOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Measure a bundle against its original model in PyTorch, each figure the median of fresh processes.
+
+    Size, peak memory, load time, cold start, batch-1 latency and batch-32 throughput, on real sentences.
+    Example: langtrim bench en-fr-de.bundle --repeats 5 --out bench/
+    """
+    from langtrim.packager.bench import bench_bundle, parse_threads
+    from langtrim.packager.bench_report import print_bench, write_results
+
+    with stderr.status("measuring") as status:
+        results = bench_bundle(
+            bundle,
+            against=against,
+            threads=parse_threads(threads),
+            repeats=repeats,
+            allow_pickle=allow_pickle,
+            progress=lambda step: status.update(step),
+        )
+    if out is not None:
+        write_results(results, out, "bench")
+    if json_output:
+        typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        print_bench(results, stdout)
+
+
+@app.command()
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 accepts other machines.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    threads: Annotated[
+        int | None, typer.Option(help="onnxruntime intra-op threads (default: all cores).")
+    ] = None,
+    batching: Annotated[
+        bool, typer.Option(help="Run the texts of requests that wait together in one inference.")
+    ] = True,
+    max_texts: Annotated[int, typer.Option(help="Texts per request; more is 413.")] = 128,
+    max_text_chars: Annotated[int, typer.Option(help="Characters per text; more is 413.")] = 8192,
+    max_body_bytes: Annotated[int, typer.Option(help="Request body bytes; more is 413.")] = 4 * 1024 * 1024,
+    max_inflight: Annotated[
+        int, typer.Option(help="Requests admitted at once; more get 503 with Retry-After.")
+    ] = 64,
+    truncate: Annotated[
+        bool, typer.Option(help="Truncate texts over the model's max_length unless a request says otherwise.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level: warning, info, debug.")] = "info",
+) -> None:
+    """Serve a bundle over HTTP (text-embeddings-inference and OpenAI compatible), without torch.
+
+    Needs the serve extra: pip install 'langtrim\\[serve]'. Endpoints: POST /embed, /v1/embeddings, /classify;
+    GET /health, /info, /metrics, /openapi.json.
+    Example: langtrim serve en-fr-de.bundle --port 8080
+    """
+    try:
+        from langtrim.runtime.server import ServerLimits
+        from langtrim.runtime.server import serve as run_server
+    except ModuleNotFoundError as error:
+        raise UsageError(
+            f"langtrim serve needs the serve extra ({(error.name or '?').split('.')[0]} is not installed): "
+            "pip install 'langtrim[serve]'"
+        ) from None
+    logging.getLogger().setLevel(log_level.upper())
+    limits = ServerLimits(
+        max_texts=max_texts,
+        max_text_chars=max_text_chars,
+        max_body_bytes=max_body_bytes,
+        max_inflight=max_inflight,
+        auto_truncate=truncate,
+    )
+    run_server(bundle, host, port, threads, limits=limits, batching=batching, log_level=log_level)
+
+
+@app.command()
+def container(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    tag: Annotated[str, typer.Option(help="Image name, e.g. langtrim-en-fr-de.")],
+    tool: Annotated[str | None, typer.Option(help="docker or podman (default: the first found).")] = None,
+    base: Annotated[
+        str | None, typer.Option(help="Base image with python3 >= 3.10 (default: python:3.12-slim).")
+    ] = None,
+) -> None:
+    """Build a container image serving BUNDLE from docker/Dockerfile (needs a source checkout of langtrim).
+
+    Example: langtrim container en-fr-de.bundle --tag langtrim-en-fr-de
+    """
+    from langtrim.packager.container import build_container
+
+    built = build_container(bundle, tag, tool=tool, base=base)
+    size = "unknown size" if built.size_bytes is None else f"{built.size_bytes / 1e6:.0f} MB"
+    stdout.print(f"built {built.tag} with {built.tool}: {size}", highlight=False)
+
+
 def main() -> None:
     try:
         app()
@@ -360,7 +541,9 @@ def main() -> None:
             from langtrim.packager.report import print_parity_report
 
             print_parity_report(report, stderr)
-        stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        from rich.markup import escape  # a message's own brackets, e.g. langtrim[serve], are not markup
+
+        stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         stderr.print("interrupted")

@@ -7,7 +7,7 @@ difference (the server runs texts in other batches, sorted by length; padding do
 
 import base64
 import json
-import signal
+import os
 import socket
 import subprocess
 import sys
@@ -21,44 +21,23 @@ import pytest
 from starlette.testclient import TestClient
 from tokenizers import Tokenizer
 
-from langtrim.packager.choose import SelectionSettings
-from langtrim.packager.corpus import CorpusSpec
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.pack_job import run_pack
-from langtrim.packager.parity import Gates
-from langtrim.packager.quantize import VariantSettings
-from langtrim.packager.sources import ModelSource
 from langtrim.runtime import BundleError, Encoder, UsageError
-from langtrim.runtime.server import ServerLimits, _length_chunks, create_app
+from langtrim.runtime.server import ServerLimits, create_app
+from langtrim.runtime.server_batching import length_chunks
+from tests.server_support import SERVER_MODULE, free_port, running_server, tiny_bundle
 
 SAME = 1e-5
 LIMITS = ServerLimits(max_texts=8, max_text_chars=2048, max_body_bytes=32_768, max_inflight=4)
 
 
-def pack_tiny(model_dir: Path, out: Path, sentences) -> Path:
-    """A bundle of a tiny conftest model, trimmed to French; lenient gates (random weights)."""
-    corpus = out.parent / f"{out.name}-fr.txt"
-    corpus.write_text("\n".join(sentences("fr")[:400]), encoding="utf-8")
-    run_pack(
-        ModelSource(model_dir, model_dir.name, "test model", is_default=False),
-        parse_languages("fr"),
-        out=out,
-        corpora=[CorpusSpec("fr", corpus)],
-        settings=SelectionSettings(threshold=0.0),
-        variant=VariantSettings("none", "fp32", "none"),
-        gates=Gates(0.0, 0.0, 1.0),
-    )
-    return out
-
-
 @pytest.fixture(scope="session")
 def embedding_bundle(tiny_models, sentences, tmp_path_factory) -> Path:
-    return pack_tiny(tiny_models["xlmr"], tmp_path_factory.mktemp("serve") / "xlmr", sentences)
+    return tiny_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def classifier_bundle(tiny_models, sentences, tmp_path_factory) -> Path:
-    return pack_tiny(tiny_models["xlmr-classifier"], tmp_path_factory.mktemp("serve") / "clf", sentences)
+    return tiny_bundle("xlmr-classifier", tiny_models, sentences, tmp_path_factory)
 
 
 def ready(client: TestClient) -> TestClient:
@@ -446,7 +425,7 @@ def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding
 
 def test_length_chunks_sort_by_length_and_bound_padding() -> None:
     lengths = [5, 40, 6, 7, 41, 5, 300, 8, 39]
-    chunks = _length_chunks([(n, 0, i) for i, n in enumerate(lengths)])
+    chunks = length_chunks([(n, 0, i) for i, n in enumerate(lengths)])
     assert sorted(i for chunk in chunks for _, _, i in chunk) == list(range(len(lengths)))
     for chunk in chunks:
         sizes = [n for n, _, _ in chunk]
@@ -454,48 +433,120 @@ def test_length_chunks_sort_by_length_and_bound_padding() -> None:
         assert max(sizes) * len(sizes) <= 1.25 * sum(sizes)
 
 
+def test_admission_comes_before_the_body_is_read(embedding_bundle) -> None:
+    """A full server answers 503 without reading the body, so bodies held in memory stay bounded."""
+    app = create_app(embedding_bundle, threads=1, limits=ServerLimits(max_inflight=1, max_body_bytes=1000))
+    batcher = app.state.langtrim.batcher
+    with TestClient(app) as started:
+        ready(started)
+        gate, results = Gate(batcher), []
+        thread = post_in_thread(started, {"inputs": "held"}, results)
+        assert gate.entered.acquire(timeout=30)
+        response = started.post("/embed", content=b"x" * 5000)  # too large and not JSON: never looked at
+        gate.open.set()
+        thread.join(30)
+    assert error_of(response, 503)["error"] == "overloaded"
+
+
+def test_a_round_drops_the_jobs_of_requests_that_went_away(embedding_bundle) -> None:
+    import asyncio
+
+    from langtrim.runtime.server_batching import Batcher
+
+    async def take() -> list[list[str]]:
+        batcher = Batcher(ServerLimits(), batching=True)
+        tasks = [asyncio.create_task(batcher.run([text], None, False)) for text in ("a", "b", "c")]
+        await asyncio.sleep(0)  # the three jobs are queued
+        tasks[1].cancel()
+        await asyncio.sleep(0)
+        rounds = [[job.texts[0] for job in batcher._take_round()]]
+        for task in (tasks[0], tasks[2]):
+            task.cancel()
+        return rounds
+
+    assert asyncio.run(take()) == [["a", "c"]]
+
+
 # --- the real server process --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def test_the_uvicorn_server_serves_embeddings_without_torch(embedding_bundle) -> None:
+@pytest.mark.parametrize("command", ["module", "cli"])
+def test_the_server_process_serves_embeddings_without_torch(embedding_bundle, encoder, command) -> None:
     import httpx
 
     port = free_port()
-    command = [sys.executable, "-m", "langtrim.runtime.server", str(embedding_bundle), "--port", str(port)]
-    process = subprocess.Popen([*command, "--threads", "1"], stderr=subprocess.PIPE, text=True)
-    log = ""
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready in 60 s"
-            time.sleep(0.1)
-        response = httpx.post(f"{url}/embed", json={"inputs": ["Bonjour", "Merci"]}, timeout=10)
-        assert response.status_code == 200 and len(response.json()) == 2
-        maps = Path(f"/proc/{process.pid}/maps").read_text()
+    launcher = (
+        SERVER_MODULE if command == "module" else [str(Path(sys.executable).parent / "langtrim"), "serve"]
+    )
+    with running_server(
+        [*launcher, str(embedding_bundle), "--port", str(port), "--threads", "1"], port
+    ) as server:
+        response = httpx.post(f"{server.url}/embed", json={"inputs": ["Bonjour", "Merci"]}, timeout=10)
+        assert response.status_code == 200
+        assert np.abs(np.array(response.json()) - encoder.embed(["Bonjour", "Merci"])).max() <= SAME
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
         assert "torch" not in maps and "transformers" not in maps
-    finally:
-        process.terminate()
-        log = process.communicate(timeout=30)[1]
-    assert process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
-    assert "Finished server process" in log and "Traceback" not in log
+    assert "Finished server process" in server.log
+
+
+def test_the_server_writes_no_onnxruntime_telemetry_state(embedding_bundle, tmp_path) -> None:
+    """onnxruntime's Linux wheels keep a telemetry device id under ~/.cache/Microsoft; the server opts out."""
+    import httpx
+
+    plain_home, server_home = tmp_path / "plain", tmp_path / "server"
+    plain_home.mkdir()
+    server_home.mkdir()
+    # onnxruntime also stays quiet when CI or ORT_RUNNING_UNIT_TESTS is set: unset them, or CI would skip
+    quieting = ("ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS", "CI", "XDG_CACHE_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in quieting}
+    session = f"import onnxruntime; onnxruntime.InferenceSession('{embedding_bundle / 'model.onnx'}')"
+    subprocess.run(
+        [sys.executable, "-c", session], env={**env, "HOME": str(plain_home)}, check=True, timeout=60
+    )
+    if not list(plain_home.rglob("*")):
+        pytest.skip("this onnxruntime keeps no telemetry state on disk: nothing to check")
+    port = free_port()
+    command = [*SERVER_MODULE, str(embedding_bundle), "--port", str(port), "--threads", "1"]
+    with running_server(command, port, env={**env, "HOME": str(server_home)}) as server:
+        assert httpx.post(f"{server.url}/embed", json={"inputs": "Bonjour"}, timeout=10).status_code == 200
+    assert list(server_home.rglob("*")) == []
 
 
 def test_the_server_command_prints_one_line_for_a_bad_bundle(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "langtrim.runtime.server", str(tmp_path / "missing")],
+        [*SERVER_MODULE, str(tmp_path / "missing")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: bundle {str(tmp_path / 'missing')!r} does not exist: give the directory langtrim pack wrote"
+    ]
+
+
+def test_a_port_in_use_is_one_line_naming_the_port(embedding_bundle) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*SERVER_MODULE, str(embedding_bundle), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_langtrim_serve_without_the_serve_extra_says_how_to_install_it(embedding_bundle) -> None:
+    """Simulated by hiding starlette from a fresh interpreter; the message names the extra."""
+    code = (
+        "import sys; sys.modules['starlette'] = None; sys.argv = ['langtrim', 'serve', sys.argv[1]]\n"
+        "from langtrim.packager.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(embedding_bundle)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -503,5 +554,25 @@ def test_the_server_command_prints_one_line_for_a_bad_bundle(tmp_path: Path) -> 
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: bundle {str(tmp_path / 'missing')!r} does not exist: give the directory langtrim pack wrote"
+        "error: langtrim serve needs the serve extra (starlette is not installed): pip install 'langtrim[serve]'"
     ]
+
+
+# --- module boundaries ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("langtrim.runtime.encoder", ("starlette", "uvicorn", "pydantic")),
+        ("langtrim.runtime.server_limits", ("starlette", "uvicorn", "pydantic", "onnxruntime")),
+        ("langtrim.runtime.server_batching", ("starlette", "uvicorn", "pydantic")),
+        ("langtrim.runtime.server", ("torch", "transformers", "typer")),
+    ],
+)
+def test_modules_import_only_their_stack(module: str, forbidden: tuple[str, ...]) -> None:
+    code = f"import sys, {module}\nprint(sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r}))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", f"{module} imports {result.stdout.strip()}"

@@ -1,0 +1,51 @@
+"""What one request to `langtrim serve` may ask, and the error the server answers with when it asks too much.
+
+No web framework here: the batcher raises `ApiError` from its thread-free queue code, the HTTP edge turns it
+into a JSON response `{"error": ..., "detail": ...}` with its status and headers.
+"""
+
+from dataclasses import asdict, dataclass
+
+from langtrim.runtime.errors import UsageError
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one request may ask and how much work may wait; over a limit the server answers 413 or 503.
+
+    Together they bound what admitted work can hold: at most max_inflight x max_body_bytes of request
+    bodies (256 MB with the defaults) and max_batch_texts texts in one onnxruntime round.
+    """
+
+    max_texts: int = 128  # texts per request
+    max_text_chars: int = 8192  # characters per text (Unicode code points)
+    max_body_bytes: int = 4 * 1024 * 1024  # request body
+    max_inflight: int = 64  # requests admitted (waiting or running); more get 503 + Retry-After
+    max_batch_texts: int = 256  # texts one round of the batcher may take from several requests
+    retry_after_seconds: int = 1
+    auto_truncate: bool = False  # truncate texts over max_length tokens when the request does not say
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, bool) and (not isinstance(value, int) or value < 1):
+                raise UsageError(f"ServerLimits.{name} must be a positive integer, got {value!r}")
+
+
+DEFAULT_LIMITS = ServerLimits()
+
+
+class ApiError(Exception):
+    """A request the server refuses: answered as JSON {"error", "detail"} with `status` and `headers`.
+
+    `error` is short and stable (clients and the metrics' labels use it), `detail` names the specific
+    problem and what to do about it.
+    """
+
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
+
+
+def unavailable(error: str, detail: str, limits: ServerLimits) -> ApiError:
+    """503 with Retry-After: the server is loading or full, and a retry soon will likely succeed."""
+    return ApiError(503, error, detail, {"Retry-After": str(limits.retry_after_seconds)})
