@@ -63,7 +63,8 @@ def test_default_model_trim_is_exact_on_covered_sentences(model_dir, sentences, 
     out = tmp_path / "e5-en-fr-de"
     source = ModelSource(model_dir, "multilingual-e5-small", "default", is_default=True)
     report = run_trim(source, parse_languages("en,fr,de"), out=out)
-    assert report.tokens_kept < 30_000
+    # word lists of three languages plus the fallback pieces: 32,965 rows of 250,037 (README)
+    assert 25_000 < report.tokens_kept < 40_000
     for language in ("en", "fr", "de"):
         texts = [f"query: {s}" for s in sentences(language)[:150]]
         worst, compared = _max_hidden_difference(model_dir, out, texts)
