@@ -31,6 +31,12 @@ from langtrim.runtime.errors import BundleError, InputError
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _Item = TypeVar("_Item")
 _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+# Graph rewrites onnxruntime must not apply when it loads a bundle. Its CPU SkipLayerNormalization kernel is
+# 4-7x slower than the Add + LayerNormalization it replaces (onnxruntime 1.32, hidden 384: 0.24 vs 0.034 ms
+# at 128 tokens; benchmarks/runtime_profile.py). Without the fusion, an int8 e5-small bundle packed with
+# --optimize basic runs a batch of 32 about 20% faster, with the same cosine to PyTorch to 4 decimals.
+# A bundle packed with --optimize fused has the fused nodes in its file: this cannot undo them.
+_DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
 def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -90,7 +96,17 @@ class Encoder:
         self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
         self._input_types = _check_graph(self._session, self.manifest, self._label)
         self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
-        self._to_new = read_id_map(self.directory, self.manifest)  # [original_size] original id -> new id
+        # id_map.json is read on the first embed_ids() call, the only one that needs it: parsing and checking
+        # it costs ~6 ms and 1 MB for a 33k-token bundle, 0.15 s and 10 MB untrimmed, on every load.
+        self._id_lookup: np.ndarray | None = None
+
+    @property
+    def _to_new(self) -> np.ndarray:
+        """Original id -> new id [original_size] int64, read from id_map.json once (two threads racing
+        here both read it; either result is the same)."""
+        if self._id_lookup is None:
+            self._id_lookup = read_id_map(self.directory, self.manifest)
+        return self._id_lookup
 
     def __repr__(self) -> str:
         return f"Encoder({self._label!r}, task={self.manifest.task!r}, languages={list(self.manifest.languages)})"
@@ -253,7 +269,9 @@ def _create_session(path: Path, label: str, threads: int | None) -> onnxruntime.
     options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one thread per physical core
     options.log_severity_level = 3  # errors only: its warnings are about graph details users cannot act on
     try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=_DISABLED_OPTIMIZERS
+        )
     except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
         raise BundleError(
             f"bundle {label!r}: onnxruntime {onnxruntime.__version__} cannot load {MODEL_FILE} ({error}); "
@@ -303,8 +321,12 @@ def _load_tokenizer(directory: Path, manifest: Manifest, label: str) -> tuple[To
         raise BundleError(
             f"bundle {label!r}: {TOKENIZER_FILE} cannot be loaded ({error}); re-run langtrim pack"
         ) from None
-    size = tokenizer.get_vocab_size(with_added_tokens=True)
-    if size != manifest.vocab.kept_size:
+    # Ids are dense from 0, so the vocabulary has kept_size tokens exactly when the last id exists and the
+    # next does not. get_vocab_size(with_added_tokens=True) would build the whole vocabulary map (~6 ms for
+    # 33k tokens, 0.4 s for 250k) to count it.
+    kept = manifest.vocab.kept_size
+    if tokenizer.id_to_token(kept - 1) is None or tokenizer.id_to_token(kept) is not None:
+        size = tokenizer.get_vocab_size(with_added_tokens=True)
         raise BundleError(
             f"bundle {label!r}: {TOKENIZER_FILE} has {size} tokens but the manifest says "
             f"{manifest.vocab.kept_size}; re-run langtrim pack"

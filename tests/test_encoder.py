@@ -195,6 +195,27 @@ def test_encoder_refuses_a_tampered_bundle(bert: TinyBundle, tmp_path: Path) -> 
         Encoder(bundle)
 
 
+def test_encoder_refuses_a_tokenizer_of_another_size_than_the_manifest(
+    bert: TinyBundle, tmp_path: Path
+) -> None:
+    bundle = copy_bundle(bert, tmp_path)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["vocab"]["kept_size"] -= 1
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"tokenizer\.json has 30522 tokens but the manifest says 30521"):
+        Encoder(bundle, verify="none")
+
+
+def test_the_id_map_is_read_when_embed_ids_first_needs_it(bert: TinyBundle, tmp_path: Path) -> None:
+    """Loading skips id_map.json (only embed_ids uses it); a broken one is named on first use."""
+    bundle = copy_bundle(bert, tmp_path)
+    (bundle / "id_map.json").write_text("{not json")
+    encoder = Encoder(bundle, verify="none")
+    assert encoder.embed(["text still embeds"]).shape == (1, 32)
+    with pytest.raises(BundleError, match=r"id_map\.json is not valid JSON"):
+        encoder.embed_ids([[101, 102]])
+
+
 # --- embed_ids: callers who tokenize with the original tokenizer ---------------------------------------------
 
 
