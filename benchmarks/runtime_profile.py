@@ -1,0 +1,372 @@
+"""Where a bundle's cold start, memory and request time go, and what onnxruntime's options change.
+
+1. Steps: a fresh process per round does what `Encoder(bundle)` does, one step at a time (imports, manifest
+   with sha256 check, onnxruntime session, tokenizer, first embedding), and records wall time, CPU time and
+   RSS / peak RSS (VmHWM) after each.
+2. Session options, each model in fresh processes: `Encoder`'s options, onnxruntime's defaults, and one
+   option changed (CPU memory arena off, weight pre-packing off, graph optimisation level basic/extended).
+   Session CPU time; peak RSS after load, after the first request, after batches of 32; CPU time of one
+   request of 16 and of 128 tokens and of a batch of 32 x 40 tokens (1 thread). Models: the bundle's
+   model.onnx; the same with its weights as ONNX external data (a prototype: `langtrim pack` does not write
+   it today), which onnxruntime maps from the file instead of parsing them out of the protobuf and copying
+   them; and, with --fused-bundle, the same packed with --optimize fused (onnxruntime's transformer fusions
+   stored in the file).
+3. Operators: onnxruntime's own profile of one request of 128 tokens and of a batch of 32 x 40, as shares
+   of kernel time per operator type.
+4. SkipLayerNormalization against the Add + Add + LayerNormalization it fuses, alone: 24 in a chain.
+
+    python benchmarks/runtime_profile.py                  # the bundles side_by_side.py built
+
+Writes benchmarks/results/runtime_profile.json and .md. Medians over --rounds fresh processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILT = Path("/tmp/langtrim-bench/full/multilingual-e5-small")
+
+STEPS = r"""
+import sys, time
+def mark(name):
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    steps.append((name, time.time(), time.process_time(), int(fields["VmRSS"].split()[0]) * 1024 / 1e6,
+                  int(fields["VmHWM"].split()[0]) * 1024 / 1e6))
+steps = []
+mark("interpreter start")
+import numpy; mark("import numpy")
+import onnxruntime; mark("import onnxruntime")
+import tokenizers; mark("import tokenizers")
+import langtrim.runtime; mark("import langtrim.runtime")
+import langtrim.runtime.encoder as encoder; mark("import langtrim.runtime.encoder")
+from pathlib import Path
+from langtrim.runtime.bundle import MODEL_FILE, read_manifest
+bundle = Path(sys.argv[1])
+manifest = read_manifest(bundle, verify="full"); mark("manifest + sha256 of every file")
+session = encoder._create_session(bundle / MODEL_FILE, "bundle", 1); mark("onnxruntime session")
+types = encoder._check_graph(session, manifest, "bundle"); mark("graph check")
+tokenizer, pad_id = encoder._load_tokenizer(bundle, manifest, "bundle"); mark("tokenizer")
+loaded = encoder.Encoder.__new__(encoder.Encoder)
+loaded.directory, loaded.manifest, loaded._label, loaded._session = bundle, manifest, "bundle", session
+loaded._input_types, loaded._tokenizer, loaded._pad_id, loaded._id_lookup = types, tokenizer, pad_id, None
+loaded.embed(["query: The quick brown fox jumps over the lazy dog."]); mark("first embedding")
+import json
+print(json.dumps({"spawned": float(sys.argv[2]), "steps": steps}))
+"""
+
+SESSION = r"""
+import json, sys, time
+def mb(field):
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith(field + ":")) * 1024 / 1e6
+import numpy as np, onnxruntime as ort
+setting = json.loads(sys.argv[2])
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+options.log_severity_level = 3
+if setting.get("arena") is False:
+    options.enable_cpu_mem_arena = False
+if setting.get("prepacking") is False:
+    options.add_session_config_entry("session.disable_prepacking", "1")
+if setting.get("level"):
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, setting["level"])
+before, cpu = mb("VmRSS"), time.process_time()
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"],
+                               disabled_optimizers=setting.get("disabled", []))
+session_cpu, after_load = time.process_time() - cpu, mb("VmHWM")
+names = [i.name for i in session.get_inputs()]
+def feed(batch, length):
+    ids = np.random.default_rng(0).integers(5, 20000, size=(batch, length))
+    ids[:, 0], ids[:, -1] = 0, 2
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    return {name: inputs[name] for name in names}
+session.run(None, feed(1, 16))
+after_first = mb("VmHWM")
+def cpu_ms(batch, length, times):
+    inputs, spent = feed(batch, length), []
+    session.run(None, inputs)
+    for _ in range(times):
+        start = time.process_time()
+        session.run(None, inputs)
+        spent.append(time.process_time() - start)
+    return sorted(spent)[len(spent) // 2] * 1e3
+figures = {"b1_16_cpu_ms": cpu_ms(1, 16, 30), "b1_128_cpu_ms": cpu_ms(1, 128, 10), "b32_40_cpu_ms": cpu_ms(32, 40, 3)}
+print(json.dumps({"imports_mb": before, "session_cpu_ms": session_cpu * 1e3, "peak_after_load_mb": after_load,
+                  "peak_after_first_mb": after_first, "peak_after_batches_mb": mb("VmHWM"), **figures}))
+"""
+
+OPERATORS = r"""
+import collections, glob, json, os, sys
+import numpy as np, onnxruntime as ort
+folder, setting = sys.argv[3], json.loads(sys.argv[2])
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+options.log_severity_level = 3
+options.enable_profiling = True
+options.profile_file_prefix = os.path.join(folder, "profile")
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"],
+                               disabled_optimizers=setting.get("disabled", []))
+names = [i.name for i in session.get_inputs()]
+batch, length = setting["shape"]
+ids = np.random.default_rng(0).integers(5, 20000, size=(batch, length))
+inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+for _ in range(4):
+    session.run(None, {name: inputs[name] for name in names})
+events = json.load(open(session.end_profiling()))
+by_type = collections.Counter()
+for event in events:
+    if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+        by_type[event["args"]["op_name"]] += event["dur"]
+runs = sorted(e["dur"] for e in events if e.get("cat") == "Session" and e["name"] == "model_run")
+total = sum(by_type.values())
+print(json.dumps({"run_ms": runs[len(runs) // 2] / 1e3,
+                  "shares": {op: time / total for op, time in by_type.most_common(6)}}))
+"""
+
+SKIP_LAYER_NORM = r"""
+import json, statistics, time
+import numpy as np, onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+hidden, chain = 384, 24
+rng = np.random.default_rng(0)
+weights = [numpy_helper.from_array(rng.random(hidden, dtype=np.float32), name) for name in ("g", "b", "bias")]
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, hidden])
+skip = helper.make_tensor_value_info("s", TensorProto.FLOAT, [None, None, hidden])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+def graph(fused):
+    nodes, current = [], "x"
+    for i in range(chain):
+        if fused:
+            nodes.append(helper.make_node("SkipLayerNormalization", [current, "s", "g", "b", "bias"], [f"o{i}"],
+                                          domain="com.microsoft", epsilon=1e-12))
+        else:
+            nodes += [helper.make_node("Add", [current, "s"], [f"a{i}"]),
+                      helper.make_node("Add", [f"a{i}", "bias"], [f"c{i}"]),
+                      helper.make_node("LayerNormalization", [f"c{i}", "g", "b"], [f"o{i}"], axis=-1, epsilon=1e-12)]
+        current = f"o{i}"
+    nodes.append(helper.make_node("Identity", [current], ["y"]))
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(helper.make_graph(nodes, "chain", [x, skip], [y], weights), opset_imports=opsets)
+result = {}
+for name, fused in (("SkipLayerNormalization", True), ("Add + Add + LayerNormalization", False)):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    session = ort.InferenceSession(graph(fused).SerializeToString(), options, providers=["CPUExecutionProvider"])
+    for batch, length in ((1, 128), (32, 40)):
+        inputs = {"x": rng.random((batch, length, hidden), dtype=np.float32),
+                  "s": rng.random((batch, length, hidden), dtype=np.float32)}
+        session.run(None, inputs)
+        spent = []
+        for _ in range(20):
+            start = time.process_time()
+            session.run(None, inputs)
+            spent.append(time.process_time() - start)
+        result[f"{name}, {batch}x{length}"] = statistics.median(spent) / chain * 1e3
+print(json.dumps(result))
+"""
+
+ENCODER_OPTIONS = {"disabled": ["SkipLayerNormFusion"]}  # what runtime/encoder.py sets
+SETTINGS = {
+    "Encoder's options (SkipLayerNormFusion off)": ENCODER_OPTIONS,
+    "onnxruntime defaults": {},
+    "Encoder's + CPU memory arena off": {**ENCODER_OPTIONS, "arena": False},
+    "Encoder's + pre-packing off": {**ENCODER_OPTIONS, "prepacking": False},
+    "Encoder's + optimisation level basic": {**ENCODER_OPTIONS, "level": "ORT_ENABLE_BASIC"},
+    "Encoder's + optimisation level extended": {**ENCODER_OPTIONS, "level": "ORT_ENABLE_EXTENDED"},
+}
+_MAIN_MODEL = "bundle model.onnx"
+
+
+def _fresh(code: str, *args: str) -> dict:
+    spawned = time.time()
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *args, repr(spawned)], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise SystemExit(completed.stderr[-2000:])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def step_profile(bundle: Path, rounds: int) -> list[dict]:
+    """Per step: wall and CPU milliseconds since the previous step, RSS and peak RSS after it (medians)."""
+    runs = [_fresh(STEPS, str(bundle)) for _ in range(rounds)]
+    per_step: list[dict[str, list[float]]] = []
+    for run in runs:
+        wall, cpu = run["spawned"], 0.0  # the clock starts when the process is spawned
+        for index, (_, step_wall, step_cpu, rss, peak) in enumerate(run["steps"]):
+            if len(per_step) <= index:
+                per_step.append({"wall_ms": [], "cpu_ms": [], "rss_mb": [], "peak_rss_mb": []})
+            figures = {"wall_ms": (step_wall - wall) * 1e3, "cpu_ms": (step_cpu - cpu) * 1e3}
+            for key, value in {**figures, "rss_mb": rss, "peak_rss_mb": peak}.items():
+                per_step[index][key].append(value)
+            wall, cpu = step_wall, step_cpu
+    rows = [
+        {"step": name, **{key: statistics.median(values) for key, values in figures.items()}}
+        for (name, *_), figures in zip(runs[0]["steps"], per_step, strict=True)
+    ]
+    last = [run["steps"][-1] for run in runs]
+    rows.append(
+        {
+            "step": "total: cold start",
+            "wall_ms": statistics.median(
+                (s[1] - r["spawned"]) * 1e3 for s, r in zip(last, runs, strict=True)
+            ),
+            "cpu_ms": statistics.median(s[2] * 1e3 for s in last),
+            "rss_mb": statistics.median(s[3] for s in last),
+            "peak_rss_mb": statistics.median(s[4] for s in last),
+        }
+    )
+    return rows
+
+
+def session_profile(models: dict[str, Path], rounds: int) -> list[dict]:
+    """Every option on the bundle's model, Encoder's options and the defaults on the others; rounds go over
+    every case in turn so that a busy spell hits all alike."""
+    cases = [
+        (label, path, name, setting)
+        for label, path in models.items()
+        for name, setting in SETTINGS.items()
+        if label == _MAIN_MODEL or name in list(SETTINGS)[:2]
+    ]
+    raw: dict[tuple[str, str], list[dict]] = {(label, name): [] for label, _, name, _ in cases}
+    for _ in range(rounds):
+        for label, path, name, setting in cases:
+            raw[(label, name)].append(_fresh(SESSION, str(path), json.dumps(setting)))
+    return [
+        {"model": label, "setting": name, **{key: statistics.median(r[key] for r in runs) for key in runs[0]}}
+        for (label, name), runs in raw.items()
+    ]
+
+
+def operator_profile(models: dict[str, Path], folder: Path) -> list[dict]:
+    rows = []
+    for label, path in models.items():
+        for name, setting in list(SETTINGS.items())[:2]:
+            for shape in ((1, 128), (32, 40)):
+                result = _fresh(OPERATORS, str(path), json.dumps({**setting, "shape": shape}), str(folder))
+                rows.append({"model": label, "setting": name, "shape": f"{shape[0]}x{shape[1]}", **result})
+    return rows
+
+
+def external_data_copy(model: Path, folder: Path) -> Path:
+    import onnx
+
+    out = folder / "model.onnx"
+    onnx.save_model(
+        onnx.load(str(model)),
+        str(out),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx_data",
+        size_threshold=1024,
+    )
+    return out
+
+
+def markdown(result: dict) -> str:
+    steps = [
+        "| step | wall, ms | CPU, ms | RSS after, MB | peak RSS after, MB |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {r['step']} | {r['wall_ms']:.1f} | {r['cpu_ms']:.1f} | {r['rss_mb']:.1f} | {r['peak_rss_mb']:.1f} |"
+            for r in result["steps"]
+        ),
+    ]
+    sessions = [
+        "| model | options | session CPU, ms | peak RSS after load, MB | after 1st request | after batches "
+        "| 16 tokens, CPU ms | 128 tokens, CPU ms | 32 x 40 tokens, CPU ms |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {r['model']} | {r['setting']} | {r['session_cpu_ms']:.0f} | {r['peak_after_load_mb']:.1f} | "
+            f"{r['peak_after_first_mb']:.1f} | {r['peak_after_batches_mb']:.1f} | {r['b1_16_cpu_ms']:.2f} | "
+            f"{r['b1_128_cpu_ms']:.1f} | {r['b32_40_cpu_ms']:.0f} |"
+            for r in result["sessions"]
+        ),
+    ]
+    operators = [
+        "| model | options | input | run, ms | kernel time by operator |",
+        "|---|---|---|---:|---|",
+        *(
+            f"| {r['model']} | {r['setting']} | {r['shape']} | {r['run_ms']:.1f} | "
+            + ", ".join(f"{op} {share:.0%}" for op, share in r["shares"].items())
+            + " |"
+            for r in result["operators"]
+        ),
+    ]
+    skip = ["| kernel, input | ms per operator (CPU) |", "|---|---:|"] + [
+        f"| {name} | {value:.3f} |" for name, value in result["skip_layer_norm"].items()
+    ]
+    parts = [
+        f"# Runtime profile: {result['bundle']}",
+        f"`{result['command']}`; {result['machine']['cpu']}, {result['machine']['logical_cores']} cores; "
+        f"onnxruntime {result['versions']['onnxruntime']}. Medians of {result['rounds']} fresh processes, 1 "
+        "thread. CPU time is the process's (all threads), steadier than wall time on a shared machine.",
+        "## Encoder(bundle) step by step",
+        "\n".join(steps),
+        "## onnxruntime session options",
+        "\n".join(sessions),
+        f"RSS after importing numpy and onnxruntime, before the session: {result['sessions'][0]['imports_mb']:.1f} MB.",
+        "## Where a request's time goes (onnxruntime's profiler)",
+        "\n".join(operators),
+        "## SkipLayerNormalization against Add + Add + LayerNormalization (hidden 384, chain of 24)",
+        "\n".join(skip),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--bundle", type=Path, default=BUILT / "en-fr-de-int8", help="a bundle (pack's defaults)"
+    )
+    parser.add_argument(
+        "--fused-bundle",
+        type=Path,
+        default=BUILT / "en-fr-de-int8-fused",
+        help="the same packed --optimize fused",
+    )
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    from langtrim.packager.bench_results import machine, versions
+
+    with tempfile.TemporaryDirectory(prefix="langtrim-profile-") as name:
+        folder = Path(name)
+        models = {
+            _MAIN_MODEL: args.bundle / "model.onnx",
+            "the same, weights as external data (prototype)": external_data_copy(
+                args.bundle / "model.onnx", folder
+            ),
+        }
+        if args.fused_bundle and args.fused_bundle.is_dir():
+            models["bundle packed --optimize fused"] = args.fused_bundle / "model.onnx"
+        result = {
+            "command": " ".join(["python benchmarks/runtime_profile.py", *sys.argv[1:]]),
+            "bundle": str(args.bundle),
+            "rounds": args.rounds,
+            "machine": machine(),
+            "versions": versions(),
+            "steps": step_profile(args.bundle, args.rounds),
+            "sessions": session_profile(models, args.rounds),
+            "operators": operator_profile({k: v for k, v in models.items() if "external" not in k}, folder),
+            "skip_layer_norm": _fresh(SKIP_LAYER_NORM),
+        }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "runtime_profile.json").write_text(json.dumps(result, indent=1) + "\n")
+    text = markdown(result)
+    (args.out / "runtime_profile.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
