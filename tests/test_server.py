@@ -512,6 +512,26 @@ def test_the_server_writes_no_onnxruntime_telemetry_state(embedding_bundle, tmp_
     assert list(server_home.rglob("*")) == []
 
 
+def test_the_encoder_writes_no_onnxruntime_telemetry_state(embedding_bundle, tmp_path) -> None:
+    """The library opts out too: it runs inside users' services."""
+    quieting = ("ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS", "CI", "XDG_CACHE_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in quieting}
+    plain_home, encoder_home = tmp_path / "plain", tmp_path / "encoder"
+    plain_home.mkdir()
+    encoder_home.mkdir()
+    session = f"import onnxruntime; onnxruntime.InferenceSession('{embedding_bundle / 'model.onnx'}')"
+    subprocess.run(
+        [sys.executable, "-c", session], env={**env, "HOME": str(plain_home)}, check=True, timeout=60
+    )
+    if not list(plain_home.rglob("*")):
+        pytest.skip("this onnxruntime keeps no telemetry state on disk: nothing to check")
+    embed = f"from langtrim.runtime import Encoder; Encoder('{embedding_bundle}').embed(['Bonjour'])"
+    subprocess.run(
+        [sys.executable, "-c", embed], env={**env, "HOME": str(encoder_home)}, check=True, timeout=60
+    )
+    assert list(encoder_home.rglob("*")) == []
+
+
 def test_the_server_command_prints_one_line_for_a_bad_bundle(tmp_path: Path) -> None:
     result = subprocess.run(
         [*SERVER_MODULE, str(tmp_path / "missing")], capture_output=True, text=True, timeout=60, check=False
