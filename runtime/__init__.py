@@ -5,12 +5,21 @@ Nothing here may import torch or transformers; the packager depends on this pack
 import this package for its errors and bundle format, mostly do not need.
 """
 
-from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+import os
 
-from langtrim.runtime.bundle import FORMAT_VERSION, Manifest, read_manifest
-from langtrim.runtime.errors import (
+# onnxruntime's Linux wheels (>= 1.29) record usage telemetry (a device id and an event database under
+# ~/.cache/Microsoft) unless ORT_DISABLE_TELEMETRY=1 is set before onnxruntime is imported. Every module that
+# imports onnxruntime (encoder, bundle, the server through both) sits below this package, so opting out here
+# covers them all. A library inside a user's service must not phone home; a deployment that wants the
+# telemetry sets the variable itself.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from importlib import import_module  # noqa: E402
+from importlib.metadata import PackageNotFoundError, version  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+from langtrim.runtime.bundle import FORMAT_VERSION, Manifest, read_manifest  # noqa: E402
+from langtrim.runtime.errors import (  # noqa: E402
     BundleError,
     InputError,
     LangtrimError,

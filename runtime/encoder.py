@@ -12,14 +12,8 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 import numpy as np
-
-# onnxruntime's Linux wheels (>= 1.29) record usage telemetry (a device id and an event database under
-# ~/.cache/Microsoft) unless ORT_DISABLE_TELEMETRY=1 is set before onnxruntime is imported. A library inside
-# a user's service must not phone home; a deployment that wants the telemetry sets the variable itself.
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-
-import onnxruntime  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
+import onnxruntime
+from tokenizers import Tokenizer
 
 from langtrim.runtime.bundle import (
     HF_SPECIAL_TOKENS_FILE,

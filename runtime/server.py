@@ -6,22 +6,15 @@
 `langtrim serve` calls `serve` the same way. The application itself is server_app.create_app.
 """
 
-import os
+import argparse
+import logging
+import socket
+import sys
+from pathlib import Path
 
-# onnxruntime's Linux wheels (>= 1.29) send usage telemetry to Microsoft and keep a device id and an event
-# database under ~/.cache/Microsoft unless ORT_DISABLE_TELEMETRY=1 is set before onnxruntime is imported.
-# A server must not phone home; a deployment that wants the telemetry sets the variable itself.
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from langtrim.runtime.errors import LangtrimError, UsageError  # noqa: E402
-from langtrim.runtime.server_app import create_app  # noqa: E402
-from langtrim.runtime.server_limits import DEFAULT_LIMITS, ServerLimits  # noqa: E402
+from langtrim.runtime.errors import LangtrimError, UsageError
+from langtrim.runtime.server_app import create_app
+from langtrim.runtime.server_limits import DEFAULT_LIMITS, ServerLimits
 
 __all__ = ["ServerLimits", "create_app", "main", "serve"]
 
