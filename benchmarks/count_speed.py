@@ -24,14 +24,12 @@ Writes benchmarks/results/count_speed.{json,md,png}.
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,18 +249,9 @@ def _agreement(work: Path, paper_file: Path) -> dict:
     return {"tokens_paper": len(paper), "tokens_count": len(ours), "same_line_count": same}
 
 
-def _versions() -> dict:
-    names = ("tokenizers", "transformers", "numpy", "dask", "distributed", "langtrim")
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
 def main() -> None:
+    from langtrim.packager.bench_results import machine, versions
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -352,12 +341,8 @@ def main() -> None:
     }
     report = {
         "command": "python benchmarks/count_speed.py " + " ".join(sys.argv[1:]),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "versions": _versions(),
+        "machine": machine(),
+        "versions": versions(("tokenizers", "transformers", "numpy", "dask", "distributed", "langtrim")),
         "text": f"paragraphs of ~{PARAGRAPH_BYTES} bytes of Tatoeba sentences, 15 languages",
         "paper_loop_file_mb": paper_file.stat().st_size / 1e6,
         "load_average_1min": _summary(loads),

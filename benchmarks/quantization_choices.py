@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -34,7 +32,6 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -315,39 +312,6 @@ def _trimmed_default(work: Path, languages: list[str]) -> Path:
     return out
 
 
-def _versions() -> dict[str, str]:
-    names = ("langtrim", "onnxruntime", "onnx", "optimum-onnx", "optimum", "torch", "transformers", "onnx-ir")
-    found = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def _machine() -> dict[str, str | int | None]:
-    cpu = platform.processor()
-    flags: list[str] = []
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name") and not cpu:
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                present = set(line.split(":", 1)[1].split())
-                flags = [
-                    f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in present
-                ]
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "int8_flags": " ".join(flags),
-    }
-
-
 def markdown(rows: list[Row], languages: list[str]) -> str:
     quality_headers = [f"{lang} mean / min / p1" for lang in languages]
     header = [
@@ -405,6 +369,7 @@ def main() -> None:
         print(json.dumps(time_variant(args.time, args.inputs)))
         return
 
+    from langtrim.packager.bench_results import machine, versions
     from langtrim.packager.coverage import shipped_sentences
     from langtrim.packager.export import export_onnx
 
@@ -488,8 +453,19 @@ def main() -> None:
                 "model": str(model_dir.name),
                 "languages": languages,
                 "targets": {"min_mean_cosine": MIN_MEAN_COSINE, "max_megabytes": MAX_MEGABYTES},
-                "machine": _machine(),
-                "versions": _versions(),
+                "machine": machine(),
+                "versions": versions(
+                    (
+                        "langtrim",
+                        "onnxruntime",
+                        "onnx",
+                        "optimum-onnx",
+                        "optimum",
+                        "torch",
+                        "transformers",
+                        "onnx-ir",
+                    )
+                ),
                 "rows": [asdict(row) for row in rows],
                 "recommendation": recommendation,
             },

@@ -48,17 +48,20 @@ def machine() -> dict[str, Any]:
     }
 
 
-def versions() -> dict[str, str]:
-    names = (
-        "langtrim",
-        "onnxruntime",
-        "tokenizers",
-        "numpy",
-        "torch",
-        "transformers",
-        "optimum-onnx",
-        "onnx",
-    )
+_BENCH_PACKAGES = (
+    "langtrim",
+    "onnxruntime",
+    "tokenizers",
+    "numpy",
+    "torch",
+    "transformers",
+    "optimum-onnx",
+    "onnx",
+)
+
+
+def versions(names: Sequence[str] = _BENCH_PACKAGES) -> dict[str, str]:
+    """Installed versions of `names` ("not installed" for a missing one), for every benchmark's JSON."""
     found = {}
     for name in names:
         try:
