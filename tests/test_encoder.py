@@ -15,7 +15,7 @@ import transformers
 from tokenizers import Tokenizer
 
 from langtrim.runtime import BundleError, Encoder, InputError, LangtrimError, Prediction
-from langtrim.runtime.encoder import cls_pool, l2_normalize, mean_pool, softmax
+from langtrim.runtime.encoder import cls_pool, l2_normalize, length_runs, mean_pool, softmax
 from tests.test_bundle import (
     LABELS,
     MAX_LENGTH,
@@ -136,6 +136,39 @@ def test_a_text_embeds_the_same_alone_and_next_to_a_longer_one(encoder: Encoder,
     alone = encoder.embed([short])[0]
     batched = encoder.embed([short, longer])[0]
     assert np.abs(alone - batched).max() <= SAME_BUNDLE
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_length_runs_cover_every_text_once_within_the_limits(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    lengths = [int(n) for n in rng.integers(3, 200, size=int(rng.integers(1, 120)))]
+    runs = length_runs(lengths, batch_size=16, run_tokens=512)
+    assert sorted(int(i) for run in runs for i in run) == list(range(len(lengths)))
+    for run in runs:
+        longest = max(lengths[i] for i in run)
+        assert len(run) <= 16
+        assert len(run) == 1 or len(run) * longest <= 512
+
+
+def test_length_runs_keep_one_long_text_out_of_a_run_of_short_ones() -> None:
+    lengths = [15] * 31 + [159]  # the benchmark's mixed traffic: one long sentence among short ones
+    runs = length_runs(lengths, batch_size=32, run_tokens=1024)
+    assert [31] in [[int(i) for i in run] for run in runs]
+    assert sum(len(run) * max(lengths[i] for i in run) for run in runs) == 31 * 15 + 159
+
+
+def test_length_runs_cut_a_batch_by_length_when_padding_would_cost_more_than_a_run() -> None:
+    lengths = [10] * 16 + [60] * 16
+    runs = length_runs(lengths, batch_size=32, run_tokens=4096, run_overhead=16)
+    assert sorted(sorted(int(i) for i in run) for run in runs) == [list(range(16)), list(range(16, 32))]
+    assert len(length_runs([10] * 32, batch_size=32, run_tokens=4096)) == 1
+
+
+def test_mixed_lengths_come_back_in_input_order(encoder: Encoder, english: list[str]) -> None:
+    texts = sorted(english[:30], key=len, reverse=True) + ["Yes.", " ".join(english[:20])]
+    together = encoder.embed(texts, batch_size=8)
+    alone = np.stack([encoder.embed([text])[0] for text in texts])
+    assert np.abs(together - alone).max() <= SAME_BUNDLE
 
 
 def test_batch_size_does_not_change_results(encoder: Encoder, english: list[str]) -> None:
