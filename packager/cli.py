@@ -75,7 +75,10 @@ FromDistilOpt = Annotated[
     ),
 ]
 AllowPickleOpt = Annotated[
-    bool, typer.Option("--allow-pickle", help="Allow loading pytorch_model.bin (pickle) weights. Only for files you trust.")
+    bool,
+    typer.Option(
+        "--allow-pickle", help="Allow loading pytorch_model.bin (pickle) weights. Only for files you trust."
+    ),
 ]
 EvalTextOpt = Annotated[
     list[str] | None,
@@ -156,7 +159,9 @@ def trim(
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and projected sizes; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and projected sizes; write nothing.")
+    ] = False,
     force: ForceOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -227,7 +232,10 @@ def pack(
     max_unk_rate: MaxUnkRateOpt = 0.01,
     allow_parity_failure: Annotated[
         bool,
-        typer.Option("--allow-parity-failure", help="Write the bundle even if a parity gate fails (marked failed in the manifest)."),
+        typer.Option(
+            "--allow-parity-failure",
+            help="Write the bundle even if a parity gate fails (marked failed in the manifest).",
+        ),
     ] = False,
     force: ForceOpt = False,
     json_output: JsonOpt = False,

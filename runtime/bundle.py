@@ -20,7 +20,6 @@ reader must understand bumps `FORMAT_VERSION`.
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -535,6 +534,8 @@ def _verify_files(root: Path, label: str, manifest: Manifest, *, full: bool) -> 
 
 def _write_atomically(path: Path, text: str) -> None:
     """Write to a dotfile sibling, then rename: a reader never sees half a manifest."""
+    import tempfile  # here: only writers need it, and it costs readers ~1 MB of RSS
+
     handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
