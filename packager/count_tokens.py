@@ -2,7 +2,7 @@
 
 The statistic is the paper's: for every token id, the number of lines it occurs in (a token repeated in a line
 counts once), and beside it the total number of occurrences. Per block of about 1 MB of text, the tokenizer
-encodes all lines in one call (in parallel, in Rust) and numpy de-duplicates (line, token) pairs by sorting
+encodes all lines in one call (in parallel, in Rust; see `count_encode`) and numpy de-duplicates (line, token) pairs by sorting
 one integer key per occurrence, so no Python loop runs per token.
 
 A line counts when it has at least `min_line_chars` characters after stripping surrounding whitespace;
@@ -14,11 +14,11 @@ before it is dropped, so CRLF files count like LF files.
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 from tokenizers import Tokenizer
 
+from langtrim.packager.count_encode import encode_lines, line_separators
 from langtrim.packager.count_inputs import DEFAULT_TEXT_COLUMN, Shard, text_blocks
 from langtrim.packager.token_stats import TokenStats
 
@@ -52,16 +52,6 @@ class EncodedBlock:
     storage: int  # storage bytes read since the previous block
 
 
-def _encode(tokenizer: Tokenizer, lines: list[str], id_type: type) -> tuple[np.ndarray, np.ndarray]:
-    if not lines:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=id_type)
-    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # same ids, no offsets
-    id_lists = [encoding.ids for encoding in encode(lines, add_special_tokens=False)]
-    lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
-    ids: np.ndarray = np.fromiter(chain.from_iterable(id_lists), dtype=id_type, count=int(lengths.sum()))
-    return lengths, ids
-
-
 def id_bound(tokenizer: Tokenizer) -> int:
     """One more than the largest id the tokenizer gives: the length of the count arrays.
 
@@ -90,6 +80,7 @@ def encoded_blocks(
     thread reads, decompresses and counts between two calls (a few % of the tokenizer's time per block).
     """
     id_type = _id_type(vocab_size)
+    separators = line_separators(tokenizer)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="langtrim-encode")
 
     def finished(ahead: tuple[Future[tuple[np.ndarray, np.ndarray]], int, int, int]) -> EncodedBlock:
@@ -101,7 +92,7 @@ def encoded_blocks(
         ahead = None
         for text, n_bytes, storage in blocks:
             lines, n_read = split_lines(text, min_line_chars)
-            future = pool.submit(_encode, tokenizer, lines, id_type)
+            future = pool.submit(encode_lines, tokenizer, lines, id_type, separators)
             if ahead is not None:
                 yield finished(ahead)
             ahead = (future, n_read, n_bytes, storage)
