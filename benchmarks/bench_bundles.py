@@ -131,7 +131,9 @@ def _is_built(bundle: Path, languages: Sequence[str], variant: VariantSettings) 
     except BundleError:
         return False
     return (
-        (bundle / "model.onnx.data").is_file()  # bundles of an older pack kept their weights inside model.onnx
+        (
+            bundle / "model.onnx.data"
+        ).is_file()  # bundles of an older pack kept their weights inside model.onnx
         and list(manifest.languages) == list(languages)
         and manifest.quantization.mode == variant.quantize
         and manifest.quantization.embeddings == variant.embeddings

@@ -16,9 +16,10 @@ Then the peak RSS of `langtrim count` on a small and a large file. The text: par
 langtrim.packager (data/text/tatoeba, CC-BY 2.0 FR); the large file repeats such paragraphs, written to --work.
 
     python benchmarks/count_speed.py                       # ~10 min on 2 cores
+    python benchmarks/count_speed.py --text sentences      # the same on one sentence a line
     python benchmarks/count_speed.py --repeats 1 --small-mb 2 --large-mb 20 --paper-mb 0.3   # quick look
 
-Writes benchmarks/results/count_speed.{json,md,png}.
+Writes benchmarks/results/count_speed.{json,md,png} (count_speed_sentences.* for --text sentences).
 """
 
 import argparse
@@ -58,8 +59,9 @@ TOKENIZER_NAMES = {
 # --- the text ----------------------------------------------------------------------------------------------
 
 
-def write_text(path: Path, megabytes: float, seed: int = 0) -> Path:
-    """Paragraphs of ~760 bytes of real sentences, one language each, until the file holds `megabytes`."""
+def write_text(path: Path, megabytes: float, seed: int = 0, paragraph_bytes: int = PARAGRAPH_BYTES) -> Path:
+    """Lines of ~`paragraph_bytes` of real sentences (one sentence a line for 0), one language each, until
+    the file holds `megabytes`."""
     from langtrim.packager.coverage import shipped_sentences
 
     if path.is_file() and path.stat().st_size >= megabytes * 1e6:
@@ -72,7 +74,7 @@ def write_text(path: Path, megabytes: float, seed: int = 0) -> Path:
         while written < target:
             pool = sentences[rng.choice(LANGUAGES)]
             paragraph, size = [], 0
-            while size < PARAGRAPH_BYTES:
+            while size < max(paragraph_bytes, 1):
                 sentence = rng.choice(pool)
                 paragraph.append(sentence)
                 size += len(sentence.encode("utf-8")) + 1
@@ -262,10 +264,21 @@ def main() -> None:
     parser.add_argument("--small-mb", type=float, default=10.0, help="text for the speed runs and small RSS")
     parser.add_argument("--large-mb", type=float, default=200.0, help="text for the large RSS run")
     parser.add_argument("--paper-mb", type=float, default=1.0, help="prefix the slow paper loop runs on")
+    parser.add_argument(
+        "--text",
+        choices=("paragraphs", "sentences"),
+        default="paragraphs",
+        help="lines of ~760 bytes (Wikipedia-like, the default) or one sentence a line (~50 bytes); "
+        "sentences writes count_speed_sentences.*",
+    )
     args = parser.parse_args()
     work = args.work
-    small = write_text(work / f"text-{args.small_mb:g}mb.txt", args.small_mb)
-    large = write_text(work / f"text-{args.large_mb:g}mb.txt", args.large_mb, seed=1)
+    line_bytes = PARAGRAPH_BYTES if args.text == "paragraphs" else 0
+    stem = "text" if args.text == "paragraphs" else "sentences"
+    small = write_text(work / f"{stem}-{args.small_mb:g}mb.txt", args.small_mb, paragraph_bytes=line_bytes)
+    large = write_text(
+        work / f"{stem}-{args.large_mb:g}mb.txt", args.large_mb, seed=1, paragraph_bytes=line_bytes
+    )
     paper_file = prefix(small, args.paper_mb)
 
     runs = []
@@ -343,7 +356,11 @@ def main() -> None:
         "command": "python benchmarks/count_speed.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "versions": versions(("tokenizers", "transformers", "numpy", "dask", "distributed", "langtrim")),
-        "text": f"paragraphs of ~{PARAGRAPH_BYTES} bytes of Tatoeba sentences, 15 languages",
+        "text": (
+            f"paragraphs of ~{PARAGRAPH_BYTES} bytes of Tatoeba sentences, 15 languages"
+            if args.text == "paragraphs"
+            else "one Tatoeba sentence a line, 15 languages"
+        ),
         "paper_loop_file_mb": paper_file.stat().st_size / 1e6,
         "load_average_1min": _summary(loads),
         "dask_prepare_seconds": {
@@ -357,10 +374,11 @@ def main() -> None:
         "runs": runs + [{**large_run, "repeat": "large"}],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "count_speed.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    name = "count_speed" if args.text == "paragraphs" else "count_speed_sentences"
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     markdown = _markdown(report)
-    (RESULTS / "count_speed.md").write_text(markdown, encoding="utf-8")
-    _plot(report, RESULTS / "count_speed.png")
+    (RESULTS / f"{name}.md").write_text(markdown, encoding="utf-8")
+    _plot(report, RESULTS / f"{name}.png")
     print(markdown)
 
 
@@ -368,7 +386,7 @@ def _markdown(report: dict) -> str:
     lines = [
         f"`{report['command'].strip()}` — {report['machine']['cpus']} CPUs, tokenizers "
         f"{report['versions']['tokenizers']}, medians (min–max) of {report['ratios']['count/encode_batch (e5)']['n']} "
-        "interleaved repeats",
+        f"interleaved repeats. Text: {report['text']}.",
         "",
         f"(1-minute load average during the runs: median {report['load_average_1min']['median']:.1f}, "
         f"{report['load_average_1min']['min']:.1f}–{report['load_average_1min']['max']:.1f}: the machine is shared)",

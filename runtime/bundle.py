@@ -4,6 +4,7 @@ A bundle is a directory:
 
     manifest.json            what the bundle is (`Manifest`), and size + sha256 of every other file
     model.onnx               the trimmed (and maybe quantized) graph
+    model.onnx.data          its weights (ONNX external data, which onnxruntime maps from the file)
     tokenizer.json           the trimmed tokenizer (new ids)
     id_map.json              new id -> original id, for callers who tokenize with the original tokenizer
     config.json, tokenizer_config.json, special_tokens_map.json
