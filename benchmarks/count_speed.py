@@ -384,7 +384,7 @@ def main() -> None:
 
 def _markdown(report: dict) -> str:
     lines = [
-        f"`{report['command'].strip()}` — {report['machine']['cpus']} CPUs, tokenizers "
+        f"`{report['command'].strip()}` — {report['machine']['logical_cores']} CPUs, tokenizers "
         f"{report['versions']['tokenizers']}, medians (min–max) of {report['ratios']['count/encode_batch (e5)']['n']} "
         f"interleaved repeats. Text: {report['text']}.",
         "",
@@ -443,7 +443,7 @@ def _plot(report: dict, path: Path) -> None:
     axis.barh(keys, medians, xerr=errors, color=colors)
     axis.invert_yaxis()
     axis.set_xlabel("MB of text per second (median, min–max)")
-    axis.set_title(f"langtrim count vs tokenizer ceiling vs paper loop ({report['machine']['cpus']} CPUs)")
+    axis.set_title(f"langtrim count vs tokenizer ceiling vs paper loop ({report['machine']['logical_cores']} CPUs)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 

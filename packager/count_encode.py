@@ -11,9 +11,9 @@ prepends "▁" only at the start of the text (`prepend_scheme: "first"`), no spe
 text without stripping spaces beside it, a block whose lines hold the text of every such token, or a block
 where the separators found are not one per line.
 
-Measured on 2 cores (CPU seconds per MB, `tokenizers` alone): one sentence a line (51 bytes), mBERT 0.361
-per line vs 0.278 joined, e5 0.487 vs 0.386; paragraphs of ~760 bytes, mBERT 0.268 vs 0.253, e5 0.383 vs
-0.320 (benchmarks/count_speed.py measures the whole count).
+Measured on 2 idle cores, 5 MB of one Tatoeba sentence a line (~50 bytes), `encode_lines` alone: mBERT 1.39 s
+one by one vs 0.90 s joined, e5 1.51 vs 1.19 s. On paragraphs of ~760 bytes joining gains little (mBERT 0.81
+vs 0.77 s, e5 1.04 vs 1.05 s), so blocks of long lines are encoded one by one (`JOIN_BELOW_CHARS`). benchmarks/count_speed.py measures the whole count.
 """
 
 import json
@@ -25,6 +25,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 LINES_PER_TEXT = 64  # enough to make per-Encoding costs small, few enough to keep both cores busy per block
+# Lines this long or longer on average are encoded one by one: per-Encoding costs are small beside theirs.
+JOIN_BELOW_CHARS = 256
 
 
 def _pre_tokenizers(node: Any) -> Iterator[dict[str, Any]]:
@@ -44,7 +46,11 @@ def line_separators(tokenizer: Tokenizer) -> list[Separator]:
         return []
     if getattr(tokenizer, "encode_special_tokens", False):  # special tokens in text would not be cut out
         return []
-    pre_tokenizer = json.loads(tokenizer.to_str()).get("pre_tokenizer")
+    # Only the pre-tokenizer's own JSON: the whole tokenizer's (tokenizer.to_str()) is ~17 MB for e5 and cost
+    # `langtrim count` 0.3 s and 48 MB of peak RSS per call.
+    pre_tokenizer = (
+        None if tokenizer.pre_tokenizer is None else json.loads(tokenizer.pre_tokenizer.__getstate__())
+    )
     if any(
         node.get("type") == "Metaspace" and node.get("prepend_scheme") == "first"
         for node in _pre_tokenizers(pre_tokenizer)
@@ -66,8 +72,8 @@ def encode_lines(
     """(lengths [n_lines] int64, ids [sum(lengths)] id_type): each line's ids, no special tokens added."""
     if not lines:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=id_type)
-    if separators:
-        block = "\n".join(lines)
+    block = "\n".join(lines)
+    if separators and len(block) < JOIN_BELOW_CHARS * len(lines):
         separator = next((s for s in separators if s[0] not in block), None)
         joined = None if separator is None else _encode_joined(tokenizer, lines, id_type, separator)
         if joined is not None:
