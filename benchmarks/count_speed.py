@@ -443,7 +443,9 @@ def _plot(report: dict, path: Path) -> None:
     axis.barh(keys, medians, xerr=errors, color=colors)
     axis.invert_yaxis()
     axis.set_xlabel("MB of text per second (median, min–max)")
-    axis.set_title(f"langtrim count vs tokenizer ceiling vs paper loop ({report['machine']['logical_cores']} CPUs)")
+    axis.set_title(
+        f"langtrim count vs tokenizer ceiling vs paper loop ({report['machine']['logical_cores']} CPUs)"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 

@@ -1,7 +1,7 @@
 """Where a bundle's cold start, memory and request time go, and what onnxruntime's options change.
 
 1. Steps: a fresh process per round does what `Encoder(bundle)` does, one step at a time (imports, manifest
-   with sha256 check, onnxruntime session, tokenizer, first embedding), and records wall time, CPU time and
+   with sha256 check, tokenizer, onnxruntime session, first embedding), and records wall time, CPU time and
    RSS / peak RSS (VmHWM) after each.
 2. Session options, each model in fresh processes: `Encoder`'s options, onnxruntime's defaults, and one
    option changed (CPU memory arena off, weight pre-packing off, graph optimisation level basic/extended).
@@ -52,9 +52,9 @@ from pathlib import Path
 from langtrim.runtime.bundle import MODEL_FILE, read_manifest
 bundle = Path(sys.argv[1])
 manifest = read_manifest(bundle, verify="full"); mark("manifest + sha256 of every file")
+tokenizer, pad_id = encoder._load_tokenizer(bundle, manifest, "bundle"); mark("tokenizer")
 session = encoder._create_session(bundle / MODEL_FILE, "bundle", 1); mark("onnxruntime session")
 types = encoder._check_graph(session, manifest, "bundle"); mark("graph check")
-tokenizer, pad_id = encoder._load_tokenizer(bundle, manifest, "bundle"); mark("tokenizer")
 loaded = encoder.Encoder.__new__(encoder.Encoder)
 loaded.directory, loaded.manifest, loaded._label, loaded._session = bundle, manifest, "bundle", session
 loaded._input_types, loaded._tokenizer, loaded._pad_id, loaded._id_lookup = types, tokenizer, pad_id, None
