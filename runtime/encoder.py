@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 import onnxruntime
@@ -27,6 +27,7 @@ from langtrim.runtime.bundle import (
 )
 from langtrim.runtime.errors import BundleError, InputError
 
+_Item = TypeVar("_Item")
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
@@ -46,6 +47,9 @@ RUN_TOKENS = 1024
 # What one more run costs, in padded positions: onnxruntime's fixed cost per call (~0.9 ms at 1 thread, as
 # much as ~13 positions of e5-small int8). It keeps `length_runs` from cutting a batch into tiny runs.
 RUN_OVERHEAD_TOKENS = 16
+# Texts tokenized, sorted and run together: enough for sorting to find similar lengths, few enough that a call
+# with millions of texts holds one window's ids at a time.
+WINDOW_TEXTS = 2048
 
 
 def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -144,7 +148,9 @@ class Encoder:
         items, normalized = _check_texts(texts), self._normalized(normalize)
         _check_batch_size(batch_size)
         prefix = self._prompt_prefix(prompt)
-        vectors = self._each_run(self._tokenize([prefix + text for text in items]), batch_size, self._pooled)
+        vectors = self._each_run(
+            items, lambda window: self._tokenize([prefix + text for text in window]), batch_size, self._pooled
+        )
         return l2_normalize(vectors) if normalized else vectors
 
     def embed_ids(
@@ -161,7 +167,12 @@ class Encoder:
         self._require_task("feature-extraction", "embed_ids")
         sequences, normalized = self._check_ids(original_ids), self._normalized(normalize)
         _check_batch_size(batch_size)
-        vectors = self._each_run([self._to_new[original] for original in sequences], batch_size, self._pooled)
+        vectors = self._each_run(
+            sequences,
+            lambda window: [self._to_new[original] for original in window],
+            batch_size,
+            self._pooled,
+        )
         return l2_normalize(vectors) if normalized else vectors
 
     def probabilities(
@@ -172,7 +183,9 @@ class Encoder:
         items = _check_texts(texts)
         _check_batch_size(batch_size)
         prefix = self._prompt_prefix(prompt)
-        logits = self._each_run(self._tokenize([prefix + text for text in items]), batch_size, self._run)
+        logits = self._each_run(
+            items, lambda window: self._tokenize([prefix + text for text in window]), batch_size, self._run
+        )
         return softmax(logits.astype(np.float32))
 
     def classify(
@@ -194,17 +207,24 @@ class Encoder:
 
     def _each_run(
         self,
-        sequences: list[np.ndarray],
+        items: Sequence[_Item],
+        to_ids: Callable[[Sequence[_Item]], list[np.ndarray]],
         batch_size: int,
         step: Callable[[np.ndarray, np.ndarray], np.ndarray],
     ) -> np.ndarray:
-        """`step(ids, mask)` over runs of similar-length sequences (see `length_runs`), rows in input order."""
+        """`step(ids, mask)` over runs of similar-length sequences (see `length_runs`), rows in input order.
+
+        Items are turned into ids `WINDOW_TEXTS` at a time, so a call with millions of texts holds the ids
+        of one window, not of all; sorting by length happens within a window.
+        """
         rows: np.ndarray | None = None
-        for run in length_runs([len(ids) for ids in sequences], batch_size, RUN_TOKENS):
-            values = step(*_pad([sequences[i] for i in run], self._pad_id))
-            if rows is None:
-                rows = np.empty((len(sequences), *values.shape[1:]), dtype=values.dtype)
-            rows[run] = values
+        for start in range(0, len(items), WINDOW_TEXTS):
+            sequences = to_ids(items[start : start + WINDOW_TEXTS])
+            for run in length_runs([len(ids) for ids in sequences], batch_size, RUN_TOKENS):
+                values = step(*_pad([sequences[i] for i in run], self._pad_id))
+                if rows is None:
+                    rows = np.empty((len(items), *values.shape[1:]), dtype=values.dtype)
+                rows[start + run] = values
         assert rows is not None  # _check_texts and _check_ids refuse empty input
         return rows
 

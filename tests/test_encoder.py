@@ -171,6 +171,17 @@ def test_mixed_lengths_come_back_in_input_order(encoder: Encoder, english: list[
     assert np.abs(together - alone).max() <= SAME_BUNDLE
 
 
+def test_texts_are_run_window_by_window_in_input_order(
+    encoder: Encoder, english: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import langtrim.runtime.encoder as encoder_module
+
+    texts = sorted(english[:23], key=len, reverse=True)
+    whole = encoder.embed(texts, batch_size=4)
+    monkeypatch.setattr(encoder_module, "WINDOW_TEXTS", 5)
+    assert np.abs(encoder.embed(texts, batch_size=4) - whole).max() <= SAME_BUNDLE
+
+
 def test_batch_size_does_not_change_results(encoder: Encoder, english: list[str]) -> None:
     texts = english[:40]
     assert (
