@@ -27,9 +27,9 @@ from langtrim.runtime.bundle import (
 )
 from langtrim.runtime.errors import BundleError, InputError
 
-_Item = TypeVar("_Item")
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_Item = TypeVar("_Item")
 _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 # Graph rewrites onnxruntime must not apply when it loads a bundle. Its CPU SkipLayerNormalization kernel is
 # 4-7x slower than the Add + LayerNormalization it replaces (onnxruntime 1.32, hidden 384: 0.24 vs 0.034 ms
@@ -40,9 +40,10 @@ _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 _DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 # Most padded positions (texts x longest) one onnxruntime run takes. Texts are sorted by length and cut into
 # runs of similar length, so padding costs almost nothing, and no run is so large that its activations spill
-# out of the CPU caches: at 1 thread an int8 e5-small costs 75-100 us per token up to ~1,000 positions a run,
-# 148 us at 32 x 128 (benchmarks/runtime_profile.py). On the benchmark's mixed traffic (batches of 32 Tatoeba
-# sentences, one of 159 tokens among ones of ~16) this runs 3.4x faster than one padded batch.
+# out of the CPU caches: at 1 thread an int8 e5-small cost 75-100 us per position up to ~1,000 positions a
+# run and 148 us at 32 x 128 (onnxruntime 1.32, this 2-core Xeon). On the benchmark's mixed traffic (batches
+# of 32 Tatoeba sentences, one of 159 tokens among ones of ~16) runs do 4.5x the sentences per CPU second of
+# one padded batch (benchmarks/length_runs.py).
 RUN_TOKENS = 1024
 # What one more run costs, in padded positions: onnxruntime's fixed cost per call (~0.9 ms at 1 thread, as
 # much as ~13 positions of e5-small int8). It keeps `length_runs` from cutting a batch into tiny runs.
@@ -94,8 +95,8 @@ class Encoder:
 
     Loading validates the manifest (`verify`, see `read_manifest`), creates one onnxruntime CPU session and
     loads the bundle's trimmed tokenizer, set to truncate to the manifest's max_length. Texts run sorted by
-    length in runs of at most `batch_size` texts (see `length_runs`). One Encoder may serve several threads: onnxruntime sessions and `tokenizers` are
-    thread-safe for inference. `threads` is onnxruntime's intra-op thread count (None: one per core).
+    length in runs of at most `batch_size` texts (see `length_runs`). One Encoder may serve several threads:
+    onnxruntime sessions and `tokenizers` are thread-safe for inference. `threads` is onnxruntime's intra-op thread count (None: one per core).
     """
 
     def __init__(
