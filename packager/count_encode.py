@@ -11,9 +11,10 @@ prepends "▁" only at the start of the text (`prepend_scheme: "first"`), no spe
 text without stripping spaces beside it, a block whose lines hold the text of every such token, or a block
 where the separators found are not one per line.
 
-Measured on 2 idle cores, 5 MB of one Tatoeba sentence a line (~50 bytes), `encode_lines` alone: mBERT 1.39 s
-one by one vs 0.90 s joined, e5 1.51 vs 1.19 s. On paragraphs of ~760 bytes joining gains little (mBERT 0.81
-vs 0.77 s, e5 1.04 vs 1.05 s), so blocks of long lines are encoded one by one (`JOIN_BELOW_CHARS`). benchmarks/count_speed.py measures the whole count.
+Measured on 2 idle cores, 5 MB of one Tatoeba sentence a line (~50 bytes), `encode_lines` alone: mBERT
+1.39 s one by one vs 0.90 s joined, e5 1.51 vs 1.19 s. On paragraphs of ~760 bytes joining gains little
+(mBERT 0.81 vs 0.77 s, e5 1.04 vs 1.05 s), so blocks of long lines are encoded one by one
+(`JOIN_BELOW_CHARS`). benchmarks/count_speed.py measures the whole count.
 """
 
 import json
