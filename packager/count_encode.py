@@ -1,20 +1,20 @@
 """Encode a block of lines into flat token ids and per-line lengths, with as few Python objects as possible.
 
 `encode_batch` returns one `Encoding` per input, and reading its ids builds a Python list: on corpora of
-short lines that costs as much as a third of the tokenizer's own work. So lines are joined, 64 to a text,
-each followed by one of the tokenizer's special tokens (e.g. "</s>" or "[SEP]"), and the special token's
-positions in the ids give back the lines. This is exact, not an approximation: `tokenizers` cuts a text at
-special tokens before it normalizes and pre-tokenizes, and runs every later step on each piece alone, so the
-ids between two separators are the ids of that line encoded by itself. Where that does not hold the lines are
-encoded one by one, as before: a tokenizer with truncation or padding set, a Metaspace pre-tokenizer that
-prepends "▁" only at the start of the text (`prepend_scheme: "first"`), no special token that matches raw
-text without stripping spaces beside it, a block whose lines hold the text of every such token, or a block
-where the separators found are not one per line.
+short lines that costs as much as a third of the tokenizer's own work. So lines are joined into texts of up
+to 64 lines or ~4,000 characters, each line followed by one of the tokenizer's special tokens (e.g. "<s>" or
+"[PAD]"), and the special token's positions in the ids give back the lines. This is exact, not an
+approximation: `tokenizers` cuts a text at special tokens before it normalizes and pre-tokenizes, and runs
+every later step on each piece alone, so the ids between two separators are the ids of that line encoded by
+itself. Where that does not hold the lines are encoded one by one: a tokenizer with truncation or padding
+set, a Metaspace pre-tokenizer that prepends "▁" only at the start of the text (`prepend_scheme: "first"`),
+no special token that matches raw text without stripping spaces beside it, a block whose lines hold the
+text of every such token, or a block where the separators found are not one per line.
 
-Measured on 2 idle cores, 5 MB of one Tatoeba sentence a line (~50 bytes), `encode_lines` alone: mBERT
-1.39 s one by one vs 0.90 s joined, e5 1.51 vs 1.19 s. On paragraphs of ~760 bytes joining gains little
-(mBERT 0.81 vs 0.77 s, e5 1.04 vs 1.05 s), so blocks of long lines are encoded one by one
-(`JOIN_BELOW_CHARS`). benchmarks/count_speed.py measures the whole count.
+Measured on 2 idle cores, `encode_lines` alone on 5 MB of one Tatoeba sentence a line (~50 bytes): mBERT
+1.39 s one by one vs 0.90 s joined, e5 1.51 vs 1.19 s. `langtrim count` on 10 MB of ~760-byte paragraphs
+(medians of 3): mBERT 6.82 MB/s one by one, 6.87 joined 64 lines a text, 7.20 with the ~4,000-character
+bound; e5 4.94, 4.87 and 5.16. benchmarks/count_speed.py measures the whole count.
 """
 
 import json
@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-LINES_PER_TEXT = 64  # enough to make per-Encoding costs small, few enough to keep both cores busy per block
-# Lines this long or longer on average are encoded one by one: per-Encoding costs are small beside theirs.
-JOIN_BELOW_CHARS = 256
+# A joined text ends after this many lines or characters: enough to make per-Encoding costs small, short
+# enough to keep both cores busy on a ~1 MB block and the tokenizer's per-text work on short strings.
+LINES_PER_TEXT = 64
+TEXT_CHARS = 4096
 
 
 def _pre_tokenizers(node: Any) -> Iterator[dict[str, Any]]:
@@ -73,8 +74,8 @@ def encode_lines(
     """(lengths [n_lines] int64, ids [sum(lengths)] id_type): each line's ids, no special tokens added."""
     if not lines:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=id_type)
-    block = "\n".join(lines)
-    if separators and len(block) < JOIN_BELOW_CHARS * len(lines):
+    if separators:
+        block = "\n".join(lines)
         separator = next((s for s in separators if s[0] not in block), None)
         joined = None if separator is None else _encode_joined(tokenizer, lines, id_type, separator)
         if joined is not None:
@@ -97,10 +98,12 @@ def _encode_joined(
     tokenizer: Tokenizer, lines: list[str], id_type: type, separator: Separator
 ) -> tuple[np.ndarray, np.ndarray] | None:
     text, separator_id = separator
-    texts = [
-        text.join(lines[start : start + LINES_PER_TEXT]) + text
-        for start in range(0, len(lines), LINES_PER_TEXT)
-    ]
+    texts, start, size = [], 0, 0
+    for end, line in enumerate(lines, 1):
+        size += len(line)
+        if size >= TEXT_CHARS or end - start == LINES_PER_TEXT or end == len(lines):
+            texts.append(text.join(lines[start:end]) + text)
+            start, size = end, 0
     encodings = _encode(tokenizer)(texts, add_special_tokens=False)
     flat = np.fromiter(chain.from_iterable(encoding.ids for encoding in encodings), dtype=id_type)
     ends = np.flatnonzero(flat == separator_id)  # one after each line's last id

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.count_encode import LINES_PER_TEXT, encode_lines, line_separators
+from langtrim.packager.count_encode import LINES_PER_TEXT, _encode_joined, encode_lines, line_separators
 
 LANGUAGES = ("ar", "de", "el", "en", "fr", "hi", "ru", "th", "zh")
 # Lines where joining could go wrong if tokenizers did not cut at special tokens before normalizing:
@@ -30,21 +30,28 @@ def _reference(tokenizer: Tokenizer, lines: list[str]) -> tuple[np.ndarray, np.n
     return np.array([len(i) for i in ids]), np.array([t for i in ids for t in i])
 
 
-def _lines(sentences) -> list[str]:
+def _lines(sentences, paragraphs: bool) -> list[str]:
     mixed = [s for language in LANGUAGES for s in sentences(language)[:40]]
+    if paragraphs:  # ~10 sentences a line: joined texts end on TEXT_CHARS, not on LINES_PER_TEXT
+        mixed = [" ".join(mixed[i : i + 10]) for i in range(0, len(mixed), 10)]
     return mixed[: 3 * LINES_PER_TEXT] + AWKWARD + mixed[3 * LINES_PER_TEXT :]
 
 
+@pytest.mark.parametrize("paragraphs", [False, True], ids=["sentences", "paragraphs"])
 @pytest.mark.parametrize("name", ["e5_tokenizer", "mbert_tokenizer"])
-def test_joined_lines_give_the_ids_of_each_line_alone(name, sentences, request):
+def test_joined_lines_give_the_ids_of_each_line_alone(name, paragraphs, sentences, request):
     tokenizer = request.getfixturevalue(name)
-    lines = _lines(sentences)
+    lines = _lines(sentences, paragraphs)
     separators = line_separators(tokenizer)
     assert separators
     lengths, ids = encode_lines(tokenizer, lines, np.int32, separators)
     expected_lengths, expected_ids = _reference(tokenizer, lines)
     assert lengths.tolist() == expected_lengths.tolist()
     assert ids.tolist() == expected_ids.tolist()
+    # and the joined path itself (not the line-by-line fallback) gave them, with a separator absent from text
+    separator = next(s for s in separators if not any(s[0] in line for line in lines))
+    joined = _encode_joined(tokenizer, lines, np.int32, separator)
+    assert joined is not None and joined[1].tolist() == expected_ids.tolist()
 
 
 @pytest.mark.parametrize("held", [1, 2, "all"])
