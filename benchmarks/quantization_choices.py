@@ -372,6 +372,7 @@ def main() -> None:
     from langtrim.packager.bench_results import machine, versions
     from langtrim.packager.coverage import shipped_sentences
     from langtrim.packager.export import export_onnx
+    from langtrim.packager.quantize import onnx_bytes
 
     languages = args.languages.split(",")
     work = args.work or Path(tempfile.mkdtemp(prefix="langtrim-qc-"))
@@ -411,7 +412,7 @@ def main() -> None:
             rows.append(
                 Row(
                     variant=variant,
-                    megabytes=round(dst.stat().st_size / 1e6, 2),
+                    megabytes=round(onnx_bytes(dst) / 1e6, 2),
                     build_seconds=round(time.perf_counter() - began, 1),
                     fused_operators=fused_operators,
                     quality=_quality(reference, onnx_embeddings(dst, batches), offsets),

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from tokenizers import Tokenizer
 
 from langtrim.packager.coverage import shipped_sentences
+from langtrim.packager.quantize import onnx_bytes
 from langtrim.runtime.bundle import MODEL_FILE, read_manifest
 from langtrim.runtime.errors import LangtrimError, UsageError
 
@@ -72,7 +73,7 @@ class Engine:
     normalize: bool = True
     max_length: int = 512
     disk_bytes: int = 0  # every file of the directory, as shipped
-    model_file_bytes: int = 0  # the weights alone: model.onnx or the .safetensors files
+    model_file_bytes: int = 0  # the model alone: model.onnx (+ model.onnx.data) or the .safetensors files
     parity_passed: bool | None = None
 
 
@@ -104,7 +105,7 @@ def bundle_engine(bundle: Path, label: str, family: str, *, trimmed: bool = True
         normalize=manifest.normalize,
         max_length=manifest.max_length,
         disk_bytes=total,
-        model_file_bytes=(bundle / MODEL_FILE).stat().st_size,
+        model_file_bytes=onnx_bytes(bundle / MODEL_FILE),
         parity_passed=manifest.parity_passed,
     )
 

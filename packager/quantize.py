@@ -167,7 +167,13 @@ def _publish(staged: Path, dst: Path) -> int:
         os.replace(data, dst_data)
     elif dst_data.exists():
         dst_data.unlink()
-    return dst.stat().st_size + (dst_data.stat().st_size if dst_data.exists() else 0)
+    return onnx_bytes(dst)
+
+
+def onnx_bytes(path: Path) -> int:
+    """Bytes of a graph `_save` wrote: the graph file plus its weights in `<name>.data`, if any."""
+    data = path.with_name(f"{path.name}.data")
+    return path.stat().st_size + (data.stat().st_size if data.exists() else 0)
 
 
 def _find_word_embedding(model: Any) -> tuple[Any, str] | None:

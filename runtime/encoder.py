@@ -221,7 +221,8 @@ class Encoder:
         rows: np.ndarray | None = None
         for start in range(0, len(items), WINDOW_TEXTS):
             sequences = to_ids(items[start : start + WINDOW_TEXTS])
-            for run in length_runs([len(ids) for ids in sequences], batch_size, RUN_TOKENS):
+            lengths = [len(ids) for ids in sequences]
+            for run in length_runs(lengths, batch_size, RUN_TOKENS, RUN_OVERHEAD_TOKENS):
                 values = step(*_pad([sequences[i] for i in run], self._pad_id))
                 if rows is None:
                     rows = np.empty((len(items), *values.shape[1:]), dtype=values.dtype)
