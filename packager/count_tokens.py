@@ -2,8 +2,8 @@
 
 The statistic is the paper's: for every token id, the number of lines it occurs in (a token repeated in a line
 counts once), and beside it the total number of occurrences. Per block of about 1 MB of text, the tokenizer
-encodes all lines in one call (in parallel, in Rust; see `count_encode`) and numpy de-duplicates (line, token) pairs by sorting
-one integer key per occurrence, so no Python loop runs per token.
+encodes all lines in one call (in parallel, in Rust; see `count_encode`) and numpy de-duplicates (line,
+token) pairs by sorting one integer key per occurrence, so no Python loop runs per token.
 
 A line counts when it has at least `min_line_chars` characters after stripping surrounding whitespace;
 shorter lines are read and skipped. The default, 5, is the paper's: its notebook keeps `len(line) > 5` with
@@ -31,6 +31,8 @@ DEFAULT_MIN_LINE_CHARS = 5
 # sentences 5.87 -> 6.08, e5 paragraphs ~+4%; peak RSS +17 MB.
 BLOCKS_AHEAD = 2
 BlockCallback = Callable[[int, int, int], None]  # (storage bytes, lines, text bytes) read by one block
+# A block being encoded: (lengths, ids) to come, and lines read, text bytes, storage bytes.
+_Pending = tuple[Future[tuple[np.ndarray, np.ndarray]], int, int, int]
 
 
 def split_lines(text: str, min_line_chars: int) -> tuple[list[str], int]:
@@ -88,9 +90,9 @@ def encoded_blocks(
     id_type = _id_type(vocab_size)
     separators = line_separators(tokenizer)
     pool = ThreadPoolExecutor(max_workers=BLOCKS_AHEAD, thread_name_prefix="langtrim-encode")
-    pending: deque[tuple[Future[tuple[np.ndarray, np.ndarray]], int, int, int]] = deque()
+    pending: deque[_Pending] = deque()
 
-    def finished(ahead: tuple[Future[tuple[np.ndarray, np.ndarray]], int, int, int]) -> EncodedBlock:
+    def finished(ahead: _Pending) -> EncodedBlock:
         future, n_read, n_bytes, storage = ahead
         lengths, ids = future.result()
         return EncodedBlock(lengths, ids, n_read, n_bytes, storage)
