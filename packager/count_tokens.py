@@ -2,7 +2,8 @@
 
 The statistic is the paper's: for every token id, the number of lines it occurs in (a token repeated in a line
 counts once), and beside it the total number of occurrences. Per block of about 1 MB of text, the tokenizer
-encodes all lines in one call (in parallel, in Rust; see `count_encode`) and numpy de-duplicates (line,
+encodes all lines in one call (in parallel, in Rust; see `count_encode`), or, for BERT-family
+tokenizers, only the words it has not met before (`count_words`), and numpy de-duplicates (line,
 token) pairs by sorting one integer key per occurrence, so no Python loop runs per token.
 
 A line counts when it has at least `min_line_chars` characters after stripping surrounding whitespace;
@@ -15,12 +16,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from langtrim.packager.count_encode import encode_lines, line_separators
 from langtrim.packager.count_inputs import DEFAULT_TEXT_COLUMN, Shard, text_blocks
+from langtrim.packager.count_words import WordCache, splits_at_spaces
 from langtrim.packager.token_stats import TokenStats
 
 DEFAULT_MIN_LINE_CHARS = 5
@@ -75,6 +78,15 @@ def _id_type(vocab_size: int) -> type:
     return np.int32 if vocab_size < 2**30 else np.int64
 
 
+def line_encoder(tokenizer: Tokenizer, id_type: type) -> Callable[[list[str]], tuple[np.ndarray, np.ndarray]]:
+    """Lines -> (lengths, ids): word by word through a cache where that is exact (`count_words`), else joined
+    lines (`count_encode`)."""
+    separators = line_separators(tokenizer)
+    if splits_at_spaces(tokenizer):
+        return WordCache(tokenizer, id_type, separators).encode_lines
+    return partial(encode_lines, tokenizer, id_type=id_type, separators=separators)
+
+
 def encoded_blocks(
     tokenizer: Tokenizer,
     blocks: Iterable[tuple[str, int, int]],
@@ -87,8 +99,7 @@ def encoded_blocks(
     `encode_batch` releases the GIL and runs on every core; without this, the cores would wait while this
     thread reads, decompresses and counts between two calls.
     """
-    id_type = _id_type(vocab_size)
-    separators = line_separators(tokenizer)
+    encode = line_encoder(tokenizer, _id_type(vocab_size))
     pool = ThreadPoolExecutor(max_workers=BLOCKS_AHEAD, thread_name_prefix="langtrim-encode")
     pending: deque[_Pending] = deque()
 
@@ -100,7 +111,7 @@ def encoded_blocks(
     try:
         for text, n_bytes, storage in blocks:
             lines, n_read = split_lines(text, min_line_chars)
-            future = pool.submit(encode_lines, tokenizer, lines, id_type, separators)
+            future = pool.submit(encode, lines)
             pending.append((future, n_read, n_bytes, storage))
             if len(pending) > BLOCKS_AHEAD:
                 yield finished(pending.popleft())

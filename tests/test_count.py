@@ -70,9 +70,11 @@ def count(tokenizer: Tokenizer, inputs, tmp_path: Path, name: str = "stats.npz",
     )
 
 
-def test_counts_equal_a_set_per_line_reference(e5_tokenizer, corpus, mixed_lines, tmp_path):
-    stats = count(e5_tokenizer, corpus, tmp_path)
-    n_lines, per_line, total = reference_counts(e5_tokenizer, mixed_lines, 5)
+@pytest.mark.parametrize("name", ["e5_tokenizer", "mbert_tokenizer"])  # joined lines; the word cache
+def test_counts_equal_a_set_per_line_reference(name, corpus, mixed_lines, tmp_path, request):
+    tokenizer = request.getfixturevalue(name)
+    stats = count(tokenizer, corpus, tmp_path)
+    n_lines, per_line, total = reference_counts(tokenizer, mixed_lines, 5)
     assert stats.n_lines == n_lines
     assert stats.n_lines + stats.n_skipped_lines == len(mixed_lines)
     assert nonzero(stats.line_counts) == dict(per_line)
