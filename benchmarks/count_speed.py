@@ -6,6 +6,7 @@ on every method alike, each repeat measures:
 - `encode_batch` and `encode_batch_fast` (the `tokenizers` calls, nothing else; the lines already in
   memory, in the same ~1 MB blocks `langtrim count` uses): the ceiling a counter built on them can reach;
 - `langtrim count` (`count_corpus`: plan, read, encode, count with numpy, checkpoint, write the file);
+  for mBERT also with its word cache off (`count_lines`: every line through the tokenizer, as e5 goes);
 - for the WordPiece (mBERT) tokenizer also the paper's loop: transformers' slow `BertTokenizer.tokenize`
   per line and Python dicts for occurrences and per-line sets, as in the notebook behind the paper
   (Geotrend-research/smaller-transformers, select_mBERT_vocabularies.ipynb), on a prefix of the same file;
@@ -14,15 +15,21 @@ on every method alike, each repeat measures:
 Then the peak RSS of `langtrim count` on a small and a large file. The text: paragraphs of ~760 bytes
 (Wikipedia-like lines), each of random Tatoeba sentences of one of 15 languages, shipped in
 langtrim.packager (data/text/tatoeba, CC-BY 2.0 FR); the large file repeats such paragraphs, written to --work.
+Tatoeba holds ~500 sentences a language, so its words repeat more than a real corpus's and mBERT's word
+cache meets few new words. `--text wordfreq` is the other extreme: lines of ~760 bytes of words drawn one by
+one by their frequency in wordfreq's lists (no topic, no burstiness, the whole long tail), which gives the
+cache as many new words as natural text of that vocabulary could.
 
     python benchmarks/count_speed.py                       # ~10 min on 2 cores
     python benchmarks/count_speed.py --text sentences      # the same on one sentence a line
+    python benchmarks/count_speed.py --text wordfreq --languages de   # words drawn from German's list
     python benchmarks/count_speed.py --repeats 1 --small-mb 2 --large-mb 20 --paper-mb 0.3   # quick look
 
-Writes benchmarks/results/count_speed.{json,md,png} (count_speed_sentences.* for --text sentences).
+Writes benchmarks/results/count_speed.{json,md,png}; count_speed_<text>[_<languages>].* for other texts.
 """
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -31,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +53,7 @@ SPEED_METHODS = (
     ("encode_batch", "mbert"),
     ("encode_batch_fast", "mbert"),
     ("count", "mbert"),
+    ("count_lines", "mbert"),
     ("paper_loop", "mbert-slow"),
     ("dask:1", "e5"),
     ("dask:2", "e5"),
@@ -59,26 +68,74 @@ TOKENIZER_NAMES = {
 # --- the text ----------------------------------------------------------------------------------------------
 
 
-def write_text(path: Path, megabytes: float, seed: int = 0, paragraph_bytes: int = PARAGRAPH_BYTES) -> Path:
+def write_text(
+    path: Path,
+    megabytes: float,
+    seed: int = 0,
+    paragraph_bytes: int = PARAGRAPH_BYTES,
+    languages: tuple[str, ...] = LANGUAGES,
+) -> Path:
     """Lines of ~`paragraph_bytes` of real sentences (one sentence a line for 0), one language each, until
     the file holds `megabytes`."""
     from langtrim.packager.coverage import shipped_sentences
 
+    sentences = {language: shipped_sentences(language) or [] for language in languages}
+    return _write_lines(
+        path,
+        megabytes,
+        seed,
+        paragraph_bytes,
+        languages,
+        lambda rng, language: rng.choice(sentences[language]),
+    )
+
+
+def write_wordfreq_text(
+    path: Path, megabytes: float, seed: int = 0, languages: tuple[str, ...] = LANGUAGES
+) -> Path:
+    """Lines of ~`PARAGRAPH_BYTES` of words drawn one by one by their frequency in wordfreq's list of one
+    language each (languages without a list of their own are left out)."""
+    import wordfreq
+
+    available = wordfreq.available_languages()
+    draws = {}
+    for language in languages:
+        if available.get(language) is not None:  # else wordfreq would give another language's list
+            frequencies = wordfreq.get_frequency_dict(language)
+            draws[language] = (list(frequencies), list(itertools.accumulate(frequencies.values())))
+    if not draws:
+        raise SystemExit(f"wordfreq has no word list for {', '.join(languages)}")
+
+    def words(rng: random.Random, language: str) -> str:
+        vocabulary, cumulative = draws[language]
+        return " ".join(rng.choices(vocabulary, cum_weights=cumulative, k=12))
+
+    return _write_lines(path, megabytes, seed, PARAGRAPH_BYTES, tuple(draws), words)
+
+
+def _write_lines(
+    path: Path,
+    megabytes: float,
+    seed: int,
+    line_bytes: int,
+    languages: tuple[str, ...],
+    piece: Callable[[random.Random, str], str],
+) -> Path:
+    """Lines of at least `line_bytes` of `piece`s (one a line for 0) of one random language each, until the
+    file holds `megabytes`."""
     if path.is_file() and path.stat().st_size >= megabytes * 1e6:
         return path
     rng = random.Random(seed)
-    sentences = {language: shipped_sentences(language) or [] for language in LANGUAGES}
     target, written = int(megabytes * 1e6), 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:
         while written < target:
-            pool = sentences[rng.choice(LANGUAGES)]
-            paragraph, size = [], 0
-            while size < max(paragraph_bytes, 1):
-                sentence = rng.choice(pool)
-                paragraph.append(sentence)
-                size += len(sentence.encode("utf-8")) + 1
-            line = " ".join(paragraph) + "\n"
+            language = rng.choice(languages)
+            pieces, size = [], 0
+            while size < max(line_bytes, 1):
+                pieces.append(piece(rng, language))
+                size += len(pieces[-1].encode("utf-8")) + 1
+            line = " ".join(pieces) + "\n"
             out.write(line)
             written += len(line.encode("utf-8"))
     return path
@@ -157,6 +214,8 @@ def _cpu_seconds() -> float:
 
 def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
     """Run one method on `path`; return seconds, CPU seconds, lines, bytes and this process's peak RSS."""
+    from langtrim.packager.bench_child import status_mb
+
     n_bytes = path.stat().st_size
     load_before = os.getloadavg()[0]
     prepare_seconds = None
@@ -172,8 +231,12 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
                 encode(block, add_special_tokens=False)
             seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
             n_lines = sum(map(len, blocks))
-        elif method == "count":
+        elif method in ("count", "count_lines"):
+            from langtrim.packager import count_tokens
             from langtrim.packager.count import count_corpus
+
+            if method == "count_lines":  # the word cache off: every line through the tokenizer
+                count_tokens.splits_at_spaces = lambda tokenizer: False
 
             out = work / f"count-{tokenizer_name}-{os.getpid()}.npz"
             started, cpu_started = time.perf_counter(), _cpu_seconds()
@@ -199,7 +262,6 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
             out.unlink()
         else:
             raise SystemExit(f"unknown method {method}")
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {
         "method": method,
         "tokenizer": tokenizer_name,
@@ -209,7 +271,9 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
         "seconds": seconds,
         "mb_per_s": n_bytes / 1e6 / seconds,
         "lines_per_s": n_lines / seconds,
-        "peak_rss_mb": peak_kb / 1024,
+        # VmHWM, not ru_maxrss: after fork and exec, ru_maxrss starts from the parent's peak (the parent holds
+        # wordfreq's lists when it wrote --text wordfreq: every child then read 626 MB).
+        "peak_rss_mb": status_mb("VmHWM"),
         "cpu_seconds": cpu_seconds,  # of the timed part; for Dask only the client's (workers run elsewhere)
         "dask_prepare_seconds": prepare_seconds,
         "load_average_1min": load_before,
@@ -266,19 +330,28 @@ def main() -> None:
     parser.add_argument("--paper-mb", type=float, default=1.0, help="prefix the slow paper loop runs on")
     parser.add_argument(
         "--text",
-        choices=("paragraphs", "sentences"),
+        choices=("paragraphs", "sentences", "wordfreq"),
         default="paragraphs",
-        help="lines of ~760 bytes (Wikipedia-like, the default) or one sentence a line (~50 bytes); "
-        "sentences writes count_speed_sentences.*",
+        help="Tatoeba sentences in lines of ~760 bytes (Wikipedia-like, the default) or one a line (~50 "
+        "bytes), or lines of ~760 bytes of words drawn by wordfreq frequency",
+    )
+    parser.add_argument(
+        "--languages", default=",".join(LANGUAGES), help="comma-separated; each line is of one of them"
     )
     args = parser.parse_args()
     work = args.work
-    line_bytes = PARAGRAPH_BYTES if args.text == "paragraphs" else 0
-    stem = "text" if args.text == "paragraphs" else "sentences"
-    small = write_text(work / f"{stem}-{args.small_mb:g}mb.txt", args.small_mb, paragraph_bytes=line_bytes)
-    large = write_text(
-        work / f"{stem}-{args.large_mb:g}mb.txt", args.large_mb, seed=1, paragraph_bytes=line_bytes
-    )
+    languages = tuple(args.languages.split(","))
+    suffix = "" if languages == LANGUAGES else "-" + "-".join(languages)
+    stem = {"paragraphs": "text", "sentences": "sentences", "wordfreq": "wordfreq"}[args.text] + suffix
+
+    def text_file(megabytes: float, seed: int) -> Path:
+        path = work / f"{stem}-{megabytes:g}mb.txt"
+        if args.text == "wordfreq":
+            return write_wordfreq_text(path, megabytes, seed, languages)
+        line_bytes = PARAGRAPH_BYTES if args.text == "paragraphs" else 0
+        return write_text(path, megabytes, seed, paragraph_bytes=line_bytes, languages=languages)
+
+    small, large = text_file(args.small_mb, 0), text_file(args.large_mb, 1)
     paper_file = prefix(small, args.paper_mb)
 
     runs = []
@@ -290,7 +363,7 @@ def main() -> None:
             path = paper_file if method == "paper_loop" else small
             runs.append({**run_child(method, tokenizer_name, path, work), "repeat": repeat})
     print(f"peak RSS of langtrim count on {large} ({large.stat().st_size / 1e6:.1f} MB)", flush=True)
-    large_run = run_child("count", "e5", large, work)
+    large_runs = {name: run_child("count", name, large, work) for name in ("e5", "mbert")}
 
     def values(method: str, name: str, field: str) -> list:
         return [r[field] for r in runs if (r["method"], r["tokenizer"]) == (method, name)]
@@ -335,6 +408,10 @@ def main() -> None:
         "count/encode_batch (mbert)": ratio("count/mbert", "encode_batch/mbert"),
         "count/encode_batch_fast (mbert)": ratio("count/mbert", "encode_batch_fast/mbert"),
         "count (mbert fast)/paper loop (mbert slow)": ratio("count/mbert", "paper_loop/mbert-slow"),
+        "count_lines (mbert fast)/paper loop (mbert slow)": ratio(
+            "count_lines/mbert", "paper_loop/mbert-slow"
+        ),
+        "count/count_lines (mbert): the word cache": ratio("count/mbert", "count_lines/mbert"),
         "dask 2 workers/1 worker (e5)": ratio("dask:2/e5", "dask:1/e5"),
     }
     cpu_ratios = {
@@ -343,24 +420,35 @@ def main() -> None:
         "paper loop/count (mbert)": ratio("count/mbert", "paper_loop/mbert-slow", "cpu_per_mb"),
     }
     loads = [r["load_average_1min"] for r in runs]
-    small_rss = _summary([r["peak_rss_mb"] for r in runs if (r["method"], r["tokenizer"]) == ("count", "e5")])
+
+    def memory_of(name: str) -> dict:
+        """Peak RSS of `langtrim count` on the small file (the speed runs) and on the large one."""
+        small_rss = _summary(
+            [r["peak_rss_mb"] for r in runs if (r["method"], r["tokenizer"]) == ("count", name)]
+        )
+        large_run = large_runs[name]
+        return {
+            "small_peak_rss_mb": small_rss,
+            "large_peak_rss_mb": large_run["peak_rss_mb"],
+            "large_over_small": large_run["peak_rss_mb"] / small_rss["median"],
+            "large_mb_per_s": large_run["mb_per_s"],
+        }
+
     memory = {
         "small_mb": small.stat().st_size / 1e6,
         "large_mb": large.stat().st_size / 1e6,
-        "small_peak_rss_mb": small_rss,
-        "large_peak_rss_mb": large_run["peak_rss_mb"],
-        "large_over_small": large_run["peak_rss_mb"] / small_rss["median"],
-        "large_mb_per_s": large_run["mb_per_s"],
+        **{name: memory_of(name) for name in large_runs},
     }
     report = {
         "command": "python benchmarks/count_speed.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
         "versions": versions(("tokenizers", "transformers", "numpy", "dask", "distributed", "langtrim")),
-        "text": (
-            f"paragraphs of ~{PARAGRAPH_BYTES} bytes of Tatoeba sentences, 15 languages"
-            if args.text == "paragraphs"
-            else "one Tatoeba sentence a line, 15 languages"
-        ),
+        "text": {
+            "paragraphs": f"paragraphs of ~{PARAGRAPH_BYTES} bytes of Tatoeba sentences",
+            "sentences": "one Tatoeba sentence a line",
+            "wordfreq": f"lines of ~{PARAGRAPH_BYTES} bytes of words drawn by their wordfreq frequency",
+        }[args.text]
+        + f", {len(languages)} language{'s' if len(languages) > 1 else ''} ({', '.join(languages)})",
         "paper_loop_file_mb": paper_file.stat().st_size / 1e6,
         "load_average_1min": _summary(loads),
         "dask_prepare_seconds": {
@@ -371,10 +459,10 @@ def main() -> None:
         "cpu_ratios": cpu_ratios,
         "memory": memory,
         "paper_agreement": _agreement(work, paper_file),
-        "runs": runs + [{**large_run, "repeat": "large"}],
+        "runs": runs + [{**run, "repeat": "large"} for run in large_runs.values()],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "count_speed" if args.text == "paragraphs" else "count_speed_sentences"
+    name = "count_speed" + ("" if args.text == "paragraphs" else f"_{args.text}") + suffix
     (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     markdown = _markdown(report)
     (RESULTS / f"{name}.md").write_text(markdown, encoding="utf-8")
@@ -411,9 +499,13 @@ def _markdown(report: dict) -> str:
     agreement = report["paper_agreement"]
     lines += [
         "",
-        f"Peak RSS of `langtrim count` (e5): {memory['small_peak_rss_mb']['median']:.0f} MB on "
-        f"{memory['small_mb']:.0f} MB of text, {memory['large_peak_rss_mb']:.0f} MB on {memory['large_mb']:.0f} MB "
-        f"(ratio {memory['large_over_small']:.3f}; {memory['large_mb_per_s']:.2f} MB/s on the large file).",
+        *(
+            f"Peak RSS of `langtrim count` ({name}): {memory[name]['small_peak_rss_mb']['median']:.0f} MB on "
+            f"{memory['small_mb']:.0f} MB of text, {memory[name]['large_peak_rss_mb']:.0f} MB on "
+            f"{memory['large_mb']:.0f} MB (ratio {memory[name]['large_over_small']:.3f}; "
+            f"{memory[name]['large_mb_per_s']:.2f} MB/s on the large file)."
+            for name in ("e5", "mbert")
+        ),
         f"The paper loop ran on the first {report['paper_loop_file_mb']:.1f} MB; on it, the paper loop and "
         f"`langtrim count` (fast mBERT) give the same line count for {agreement['same_line_count']:,} of the "
         f"{agreement['tokens_paper']:,} tokens the paper loop saw ({agreement['tokens_count']:,} seen by count).",

@@ -22,7 +22,7 @@ import time
 _T_CHILD = time.time()  # the interpreter has started and begun running this module
 
 
-def _status_mb(field: str) -> float:
+def status_mb(field: str) -> float:
     """A /proc/self/status memory field (VmHWM: peak resident set, VmRSS: current) in MB (10^6 bytes)."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
@@ -127,10 +127,10 @@ def measure(plan: dict) -> dict:
     t_imported = time.time()
     embed, count_tokens = _load_onnx(plan) if engine == "onnx" else _load_torch(plan)
     t_loaded = time.time()
-    rss_load = _status_mb("VmHWM")
+    rss_load = status_mb("VmHWM")
     embed([texts["short"][0]])
     t_first, cpu_first = time.time(), time.process_time()
-    rss_first = _status_mb("VmHWM")
+    rss_first = status_mb("VmHWM")
 
     for text in texts["short"][: plan["warmup"]]:
         embed([text])
@@ -152,7 +152,7 @@ def measure(plan: dict) -> dict:
         "cold_start_cpu_s": cpu_first,
         "rss_after_load_mb": rss_load,
         "rss_after_first_mb": rss_first,
-        "rss_peak_mb": _status_mb("VmHWM"),
+        "rss_peak_mb": status_mb("VmHWM"),
         "short_p50_ms": _percentile([t[wall] for t in short], 0.5) * 1e3,
         "short_p95_ms": _percentile([t[wall] for t in short], 0.95) * 1e3,
         "long_p50_ms": _percentile([t[wall] for t in long], 0.5) * 1e3,
