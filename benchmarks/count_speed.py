@@ -236,7 +236,7 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
             from langtrim.packager.count import count_corpus
 
             if method == "count_lines":  # the word cache off: every line through the tokenizer
-                count_tokens.splits_at_spaces = lambda tokenizer: False
+                count_tokens.word_rule = lambda tokenizer: None
 
             out = work / f"count-{tokenizer_name}-{os.getpid()}.npz"
             started, cpu_started = time.perf_counter(), _cpu_seconds()

@@ -23,7 +23,7 @@ from tokenizers import Tokenizer
 
 from langtrim.packager.count_encode import encode_lines, line_separators
 from langtrim.packager.count_inputs import DEFAULT_TEXT_COLUMN, Shard, text_blocks
-from langtrim.packager.count_words import WordCache, splits_at_spaces
+from langtrim.packager.count_words import WordCache, word_rule
 from langtrim.packager.token_stats import TokenStats
 
 DEFAULT_MIN_LINE_CHARS = 5
@@ -82,8 +82,9 @@ def line_encoder(tokenizer: Tokenizer, id_type: type) -> Callable[[list[str]], t
     """Lines -> (lengths, ids): word by word through a cache where that is exact (`count_words`), else joined
     lines (`count_encode`)."""
     separators = line_separators(tokenizer)
-    if splits_at_spaces(tokenizer):
-        return WordCache(tokenizer, id_type, separators).encode_lines
+    rule = word_rule(tokenizer)
+    if rule is not None:
+        return WordCache(tokenizer, id_type, separators, rule).encode_lines
     return partial(encode_lines, tokenizer, id_type=id_type, separators=separators)
 
 

@@ -1,12 +1,14 @@
 """The word cache (`count_words`) gives exactly the ids of encoding each line alone, or is not used."""
 
+import unicodedata
+
 import numpy as np
 import pytest
 from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 
 from langtrim.packager import count_words
-from langtrim.packager.count_encode import line_separators
-from langtrim.packager.count_words import WordCache, splits_at_spaces
+from langtrim.packager.count_encode import encode_lines, line_separators
+from langtrim.packager.count_words import WordCache, WordRule, word_rule
 
 LANGUAGES = ("ar", "de", "el", "en", "fr", "hi", "ru", "th", "zh")
 # Lines where splitting at spaces could go wrong: marks and spaces of other kinds beside a space, added
@@ -34,7 +36,7 @@ def _reference(tokenizer: Tokenizer, lines: list[str]) -> tuple[list[int], list[
 
 
 def _encode(tokenizer: Tokenizer, lines: list[str], **options) -> tuple[list[int], list[int]]:
-    cache = WordCache(tokenizer, np.int32, line_separators(tokenizer), **options)
+    cache = WordCache(tokenizer, np.int32, line_separators(tokenizer), word_rule(tokenizer), **options)
     lengths, ids = cache.encode_lines(lines)
     return lengths.tolist(), ids.tolist()
 
@@ -80,7 +82,7 @@ def variants(mbert_tokenizer) -> dict[str, Tokenizer]:
 )
 def test_word_cache_gives_the_ids_of_each_line_alone(variants, sentences, name):
     tokenizer = variants[name]
-    assert splits_at_spaces(tokenizer)
+    assert word_rule(tokenizer) == WordRule(every_word=True)
     lines = _lines(sentences)
     assert _encode(tokenizer, lines) == _reference(tokenizer, lines)
 
@@ -88,7 +90,9 @@ def test_word_cache_gives_the_ids_of_each_line_alone(variants, sentences, name):
 def test_word_cache_stays_exact_across_blocks_and_when_full(mbert_tokenizer, sentences):
     lines = _lines(sentences)
     expected = _reference(mbert_tokenizer, lines)
-    cache = WordCache(mbert_tokenizer, np.int32, line_separators(mbert_tokenizer), capacity=300)
+    cache = WordCache(
+        mbert_tokenizer, np.int32, line_separators(mbert_tokenizer), word_rule(mbert_tokenizer), capacity=300
+    )
     first = cache.encode_lines(lines[:20])
     assert 0 < len(cache) <= 300
     held = len(cache)
@@ -103,7 +107,7 @@ def test_word_cache_stays_exact_across_blocks_and_when_full(mbert_tokenizer, sen
 
 def test_a_failed_encoding_leaves_the_cache_consistent(mbert_tokenizer, sentences, monkeypatch):
     lines = _lines(sentences)
-    cache = WordCache(mbert_tokenizer, np.int32, line_separators(mbert_tokenizer))
+    cache = WordCache(mbert_tokenizer, np.int32, line_separators(mbert_tokenizer), word_rule(mbert_tokenizer))
     cache.encode_lines(lines[:20])
     held = len(cache)
 
@@ -120,11 +124,6 @@ def test_a_failed_encoding_leaves_the_cache_consistent(mbert_tokenizer, sentence
 
 
 def test_tokenizers_where_a_word_does_not_encode_alone_keep_lines(e5_tokenizer, mbert_tokenizer):
-    # The reason for the rule, on the real e5 tokenizer: Metaspace turns a trailing space into a piece.
-    assert e5_tokenizer.encode("mot ", add_special_tokens=False).ids != (
-        e5_tokenizer.encode("mot", add_special_tokens=False).ids
-    )
-    assert not splits_at_spaces(e5_tokenizer)
     byte_level = _variant(mbert_tokenizer, pre_tokenizer=pre_tokenizers.ByteLevel())
     no_pre_tokenizer = Tokenizer.from_str(mbert_tokenizer.to_str())
     no_pre_tokenizer.pre_tokenizer = None
@@ -133,9 +132,71 @@ def test_tokenizers_where_a_word_does_not_encode_alone_keep_lines(e5_tokenizer, 
     spaced_token.add_tokens([AddedToken("new york", single_word=True)])
     truncating = Tokenizer.from_str(mbert_tokenizer.to_str())
     truncating.enable_truncation(16)
-    for tokenizer in (byte_level, no_pre_tokenizer, replacing, spaced_token, truncating):
-        assert not splits_at_spaces(tokenizer)
-    # and the spaced added token shows why: it matches across a space, which words alone never see
+    metaspace_first = _variant(e5_tokenizer, pre_tokenizer=pre_tokenizers.Metaspace(prepend_scheme="first"))
+    e5_replacing = _variant(e5_tokenizer, normalizers.Replace(" a", "A"))
+    for tokenizer in (
+        byte_level,
+        no_pre_tokenizer,
+        replacing,
+        spaced_token,
+        truncating,
+        metaspace_first,
+        e5_replacing,
+    ):
+        assert word_rule(tokenizer) is None
+    # the spaced added token shows why: it matches across a space, which words alone never see
     assert spaced_token.encode("in new york", add_special_tokens=False).ids[-1] == (
         spaced_token.token_to_id("new york")
     )
+
+
+# --- SentencePiece Unigram with Metaspace (e5, XLM-R): words alone except where a line says otherwise --------
+
+
+def test_e5_lines_encode_word_by_word_except_where_the_rule_sends_them_whole(e5_tokenizer, sentences):
+    rule = word_rule(e5_tokenizer)
+    assert rule == WordRule(every_word=False, added_texts=("<s>", "<pad>", "</s>", "<unk>", "<mask>"))
+    # Why lines may go whole: a trailing space is a piece of its own, added tokens take their spaces along.
+    assert e5_tokenizer.encode("mot ", add_special_tokens=False).ids != (
+        e5_tokenizer.encode("mot", add_special_tokens=False).ids
+    )
+    whole_lines = [
+        "mot ",
+        "mot\u00a0",
+        "a <s> b",
+        "x <mask> y",
+        "a \u200b",
+        "\u0600 123",
+        "ग \u093f",
+        "a \u0e33b",
+        " ",
+    ]
+    lines = _lines(sentences) + whole_lines + ["▁a ▁b", "a\u00a0 b"]  # e5 normalizes both to plain spaces
+    assert _encode(e5_tokenizer, lines) == _reference(e5_tokenizer, lines)
+    cache = WordCache(e5_tokenizer, np.int32, line_separators(e5_tokenizer), rule)
+    sent_whole = []
+    cache._encode_whole = lambda whole: (
+        sent_whole.extend(whole) or encode_lines(e5_tokenizer, whole, np.int32, line_separators(e5_tokenizer))
+    )
+    cache.encode_lines(lines)
+    assert set(whole_lines) <= set(sent_whole)
+    assert len(sent_whole) < len(lines) / 4  # most real lines go word by word
+
+
+@pytest.mark.parametrize("pattern", ["first", "last"], ids=["char-after-space", "char-before-space"])
+def test_e5_word_cache_is_exact_beside_a_space_for_every_code_point(e5_tokenizer, pattern):
+    """Every assigned code point, right after a space or right before one: the cluster rule holds."""
+    chars = [
+        chr(code)
+        for code in range(0x110000)
+        if unicodedata.category(chr(code)) not in {"Cn", "Cs", "Co"} and chr(code) not in "\n\r"
+    ]
+    lines = [f"x {char}y z" if pattern == "first" else f"x y{char} z" for char in chars]
+    expected = encode_lines(e5_tokenizer, lines, np.int32, line_separators(e5_tokenizer))
+    cache = WordCache(e5_tokenizer, np.int32, line_separators(e5_tokenizer), word_rule(e5_tokenizer))
+    for start in range(0, len(lines), 20_000):  # blocks, as `langtrim count` gives them
+        lengths, ids = cache.encode_lines(lines[start : start + 20_000])
+        block_lengths = expected[0][start : start + 20_000]
+        first_id = int(expected[0][:start].sum())
+        assert lengths.tolist() == block_lengths.tolist()
+        assert ids.tolist() == expected[1][first_id : first_id + int(block_lengths.sum())].tolist()
