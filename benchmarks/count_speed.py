@@ -6,7 +6,7 @@ on every method alike, each repeat measures:
 - `encode_batch` and `encode_batch_fast` (the `tokenizers` calls, nothing else; the lines already in
   memory, in the same ~1 MB blocks `langtrim count` uses): the ceiling a counter built on them can reach;
 - `langtrim count` (`count_corpus`: plan, read, encode, count with numpy, checkpoint, write the file);
-  for mBERT also with its word cache off (`count_lines`: every line through the tokenizer, as e5 goes);
+  and with its word cache off (`count_lines`: every line through the tokenizer, as before the cache);
 - for the WordPiece (mBERT) tokenizer also the paper's loop: transformers' slow `BertTokenizer.tokenize`
   per line and Python dicts for occurrences and per-line sets, as in the notebook behind the paper
   (Geotrend-research/smaller-transformers, select_mBERT_vocabularies.ipynb), on a prefix of the same file;
@@ -50,6 +50,7 @@ SPEED_METHODS = (
     ("encode_batch", "e5"),
     ("encode_batch_fast", "e5"),
     ("count", "e5"),
+    ("count_lines", "e5"),
     ("encode_batch", "mbert"),
     ("encode_batch_fast", "mbert"),
     ("count", "mbert"),
@@ -411,6 +412,7 @@ def main() -> None:
         "count_lines (mbert fast)/paper loop (mbert slow)": ratio(
             "count_lines/mbert", "paper_loop/mbert-slow"
         ),
+        "count/count_lines (e5): the word cache": ratio("count/e5", "count_lines/e5"),
         "count/count_lines (mbert): the word cache": ratio("count/mbert", "count_lines/mbert"),
         "dask 2 workers/1 worker (e5)": ratio("dask:2/e5", "dask:1/e5"),
     }
