@@ -91,6 +91,17 @@ def write_text(
     )
 
 
+def wordfreq_languages(languages: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of `languages` wordfreq has a list of its own for (for others it gives another language's)."""
+    import wordfreq
+
+    available = wordfreq.available_languages()
+    found = tuple(language for language in languages if available.get(language) is not None)
+    if not found:
+        raise SystemExit(f"wordfreq has no word list for {', '.join(languages)}")
+    return found
+
+
 def write_wordfreq_text(
     path: Path, megabytes: float, seed: int = 0, languages: tuple[str, ...] = LANGUAGES
 ) -> Path:
@@ -98,14 +109,10 @@ def write_wordfreq_text(
     language each (languages without a list of their own are left out)."""
     import wordfreq
 
-    available = wordfreq.available_languages()
     draws = {}
-    for language in languages:
-        if available.get(language) is not None:  # else wordfreq would give another language's list
-            frequencies = wordfreq.get_frequency_dict(language)
-            draws[language] = (list(frequencies), list(itertools.accumulate(frequencies.values())))
-    if not draws:
-        raise SystemExit(f"wordfreq has no word list for {', '.join(languages)}")
+    for language in wordfreq_languages(languages):
+        frequencies = wordfreq.get_frequency_dict(language)
+        draws[language] = (list(frequencies), list(itertools.accumulate(frequencies.values())))
 
     def words(rng: random.Random, language: str) -> str:
         vocabulary, cumulative = draws[language]
@@ -343,6 +350,8 @@ def main() -> None:
     work = args.work
     languages = tuple(args.languages.split(","))
     suffix = "" if languages == LANGUAGES else "-" + "-".join(languages)
+    if args.text == "wordfreq":
+        languages = wordfreq_languages(languages)
     stem = {"paragraphs": "text", "sentences": "sentences", "wordfreq": "wordfreq"}[args.text] + suffix
 
     def text_file(megabytes: float, seed: int) -> Path:

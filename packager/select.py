@@ -2,30 +2,23 @@
 
 "Load What You Need" (Abdaoui et al. 2020) keeps, for each language, the tokens that occur in at least a
 threshold fraction of that language's lines, takes the union over the chosen languages and always keeps the
-special tokens. Counting here runs on the fast tokenizer's `encode_batch` with numpy doing the per-line
+special tokens. Counting is `langtrim count`'s (`count_tokens`): the fast tokenizer, numpy for the per-line
 de-duplication, so a corpus streams through in constant memory.
 """
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import islice
 
 import numpy as np
 from tokenizers import Tokenizer
 
+from langtrim.packager.count_tokens import count_lines
 from langtrim.packager.frequencies import LineFrequencies
 from langtrim.packager.tokenizer_remap import unpadded
 from langtrim.runtime.errors import SelectionError
 
 DEFAULT_THRESHOLD = 0.0005  # 0.05% of lines, as the paper's text says
-_BATCH_LINES = 2048
-
-
-def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(lines)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def count_line_frequencies(
@@ -38,27 +31,13 @@ def count_line_frequencies(
 ) -> LineFrequencies:
     """Count, for every token id, the number of lines it occurs in (special tokens are not added).
 
-    Lines shorter than `min_line_chars` after stripping are skipped and not counted as lines.
+    Lines shorter than `min_line_chars` after stripping are skipped and not counted as lines. The counting
+    is `langtrim count`'s (`count_tokens.count_lines`), on lines already read.
     """
-    tokenizer = unpadded(tokenizer)
-    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
-    line_counts = np.zeros(vocab_size, dtype=np.int64)
-    n_lines = 0
-    for batch in _batches(lines, _BATCH_LINES):
-        texts = [line for line in batch if len(line.strip()) >= min_line_chars]
-        if not texts:
-            continue
-        encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
-        lengths = np.fromiter((len(encoding.ids) for encoding in encodings), dtype=np.int64, count=len(texts))
-        ids = np.fromiter(
-            (i for encoding in encodings for i in encoding.ids), dtype=np.int64, count=lengths.sum()
-        )
-        line_index = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-        # One (line, token) pair per occurrence; unique pairs count each token once per line.
-        present = np.unique(line_index * vocab_size + ids) % vocab_size
-        line_counts += np.bincount(present, minlength=vocab_size)
-        n_lines += len(texts)
-    return LineFrequencies(language=language, n_lines=n_lines, line_counts=line_counts, source=source)
+    counter = count_lines(unpadded(tokenizer), lines, min_line_chars=min_line_chars)
+    return LineFrequencies(
+        language=language, n_lines=counter.n_lines, line_counts=counter.line_counts, source=source
+    )
 
 
 def check_threshold(threshold: float) -> float:
