@@ -81,7 +81,7 @@ def _has_whitespace(text: str) -> bool:
 class WordRule:
     """Which lines of a tokenizer encode as their space-separated words (module docstring)."""
 
-    every_word: bool  # True: every line (BERT family); False: lines whose words pass `_line_safe_words`
+    every_word: bool  # True: every line (BERT family); False: see `WordCache._metaspace_flags`
     added_texts: tuple[str, ...] = ()
 
 
