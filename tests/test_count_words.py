@@ -9,12 +9,13 @@ from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 from langtrim.packager import count_words
 from langtrim.packager.count_encode import encode_lines, line_separators
 from langtrim.packager.count_words import WordCache, WordRule, word_rule
+from tests.test_count_encode import AWKWARD as JOINING_AWKWARD
+from tests.test_count_encode import LANGUAGES
 
-LANGUAGES = ("ar", "de", "el", "en", "fr", "hi", "ru", "th", "zh")
 # Lines where splitting at spaces could go wrong: marks and spaces of other kinds beside a space, added
 # tokens glued to words, runs of spaces at either end, words longer than WordPiece takes, CJK characters
-# the normalizer spaces out, characters the normalizer drops or decomposes.
-AWKWARD = [
+# the normalizer spaces out, characters the normalizer drops or decomposes; and those of joined lines.
+AWKWARD = JOINING_AWKWARD + [
     "a combining acute after a space \u0301 and e\u0301 composed, \u0301 \u0301",
     "no-break\u00a0space, ideographic\u3000space, thin\u2009space, en\u2002space",
     "tabs\tinside\twords, a form\x0cfeed and\x1fcontrol\x1ccharacters",
