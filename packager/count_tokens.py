@@ -2,9 +2,9 @@
 
 The statistic is the paper's: for every token id, the number of lines it occurs in (a token repeated in a line
 counts once), and beside it the total number of occurrences. Per block of about 1 MB of text, the tokenizer
-encodes all lines in one call (in parallel, in Rust; see `count_encode`), or, where that is exact
-(WordPiece and SentencePiece Unigram tokenizers), only the words it has not met before (`count_words`), and numpy de-duplicates (line,
-token) pairs by sorting one integer key per occurrence, so no Python loop runs per token.
+encodes all lines in one call (in parallel, in Rust; see `count_encode`), or, where that is exact (mBERT's
+WordPiece, XLM-R's SentencePiece Unigram), only the words it has not met before (`count_words`); numpy
+de-duplicates (line, token) pairs by sorting one integer key per occurrence, so no Python loop runs per token.
 
 A line counts when it has at least `min_line_chars` characters after stripping surrounding whitespace;
 shorter lines are read and skipped. The default, 5, is the paper's: its notebook keeps `len(line) > 5` with
