@@ -81,31 +81,35 @@ def _id_type(vocab_size: int) -> type:
     return np.int32 if vocab_size < 2**30 else np.int64
 
 
-def line_encoder(tokenizer: Tokenizer, id_type: type) -> Callable[[list[str]], tuple[np.ndarray, np.ndarray]]:
-    """Lines -> (lengths, ids): word by word through a cache where that is exact (`count_words`), else joined
-    lines (`count_encode`)."""
+def line_encoder(
+    tokenizer: Tokenizer, id_type: type, language: str
+) -> Callable[[list[str]], tuple[np.ndarray, np.ndarray]]:
+    """Lines of `language` -> (lengths, ids): word by word through a cache where that is exact
+    (`count_words`), else joined lines (`count_encode`)."""
     separators = line_separators(tokenizer)
     rule = word_rule(tokenizer)
     if rule is None:
         return partial(encode_lines, tokenizer, id_type=id_type, separators=separators)
-    return _shared_word_cache(tokenizer, id_type, lambda: WordCache(tokenizer, id_type, separators, rule))
+    key = (tokenizer, id_type, language)
+    return _shared_word_cache(key, lambda: WordCache(tokenizer, id_type, separators, rule))
 
 
-_last_word_cache: tuple[Tokenizer, type, WordCache] | None = None
+_last_word_cache: tuple[tuple[Tokenizer, type, str], WordCache] | None = None
 _last_word_cache_lock = threading.Lock()
 
 
-def _shared_word_cache(tokenizer: Tokenizer, id_type: type, new: Callable[[], WordCache]) -> Callable:
-    """The word cache of the tokenizer last used in this process, so that the shards of a count, and the
-    tasks a Dask worker runs, keep what earlier ones learned: a fresh cache re-encodes the frequent words
-    (`--dask local:1`, e5, 1 MB shards of Tatoeba paragraphs: 4.9 MB/s with a cache per shard, 7.6 shared).
-    One cache is kept, for one tokenizer object: bounded like the cache itself."""
+def _shared_word_cache(key: tuple[Tokenizer, type, str], new: Callable[[], WordCache]) -> Callable:
+    """The word cache of the tokenizer and language last counted in this process, so that the shards of a
+    count, and the tasks a Dask worker runs, keep what earlier ones learned: a fresh cache re-encodes the
+    frequent words (`--dask local:1`, e5, 1 MB shards of Tatoeba paragraphs: 4.9 MB/s with a cache per
+    shard, 7.6 shared). Another language starts a new one: a full cache keeps its words, so the first
+    language's would crowd out the next one's. One cache is kept: bounded like the cache itself."""
     global _last_word_cache
     with _last_word_cache_lock:
         last = _last_word_cache
-        if last is None or last[0] is not tokenizer or last[1] is not id_type:
-            last = _last_word_cache = (tokenizer, id_type, new())
-        return last[2].encode_lines
+        if last is None or last[0][0] is not key[0] or last[0][1:] != key[1:]:
+            last = _last_word_cache = (key, new())
+        return last[1].encode_lines
 
 
 def encoded_blocks(
@@ -113,6 +117,7 @@ def encoded_blocks(
     blocks: Iterable[tuple[str, int, int]],
     *,
     vocab_size: int,
+    language: str,
     min_line_chars: int,
 ) -> Iterator[EncodedBlock]:
     """Encode `text_blocks` output `BLOCKS_AHEAD` blocks ahead, in threads, while the caller counts.
@@ -120,7 +125,7 @@ def encoded_blocks(
     `encode_batch` releases the GIL and runs on every core; without this, the cores would wait while this
     thread reads, decompresses and counts between two calls.
     """
-    encode = line_encoder(tokenizer, _id_type(vocab_size))
+    encode = line_encoder(tokenizer, _id_type(vocab_size), language)
     pool = ThreadPoolExecutor(max_workers=BLOCKS_AHEAD, thread_name_prefix="langtrim-encode")
     pending: deque[_Pending] = deque()
 
@@ -190,11 +195,13 @@ class LineCounter:
         )
 
 
-def count_lines(tokenizer: Tokenizer, lines: Iterable[str], *, min_line_chars: int) -> LineCounter:
+def count_lines(
+    tokenizer: Tokenizer, lines: Iterable[str], *, language: str, min_line_chars: int
+) -> LineCounter:
     """Counts of lines given one by one (`trim --corpus` on a text file), in blocks as `langtrim count` has."""
     vocab_size = id_bound(tokenizer)
     counter = LineCounter(vocab_size, min_line_chars)
-    encode = line_encoder(tokenizer, _id_type(vocab_size))
+    encode = line_encoder(tokenizer, _id_type(vocab_size), language)
     iterator = iter(lines)
     while block := list(islice(iterator, _LINES_PER_BLOCK)):
         counted = [line for line in block if len(line.strip()) >= min_line_chars]
@@ -223,7 +230,10 @@ def iter_shard_parts(
     """
     counter = LineCounter(vocab_size, min_line_chars)
     blocks = text_blocks(shard, text_column, skip_bytes)
-    for block in encoded_blocks(tokenizer, blocks, vocab_size=vocab_size, min_line_chars=min_line_chars):
+    encoded = encoded_blocks(
+        tokenizer, blocks, vocab_size=vocab_size, language=language, min_line_chars=min_line_chars
+    )
+    for block in encoded:
         counter.add(block)
         if on_block is not None:
             on_block(block.storage, block.n_read, block.n_bytes)

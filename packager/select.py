@@ -34,7 +34,7 @@ def count_line_frequencies(
     Lines shorter than `min_line_chars` after stripping are skipped and not counted as lines. The counting
     is `langtrim count`'s (`count_tokens.count_lines`), on lines already read.
     """
-    counter = count_lines(unpadded(tokenizer), lines, min_line_chars=min_line_chars)
+    counter = count_lines(unpadded(tokenizer), lines, language=language, min_line_chars=min_line_chars)
     return LineFrequencies(
         language=language, n_lines=counter.n_lines, line_counts=counter.line_counts, source=source
     )

@@ -203,11 +203,11 @@ def test_e5_word_cache_is_exact_beside_a_space_for_every_code_point(e5_tokenizer
         assert ids.tolist() == expected[1][first_id : first_id + int(block_lengths.sum())].tolist()
 
 
-def test_shards_of_a_count_share_one_word_cache_per_tokenizer(mbert_tokenizer, e5_tokenizer):
+def test_shards_of_a_count_share_one_word_cache_per_tokenizer_and_language(mbert_tokenizer, e5_tokenizer):
     from langtrim.packager.count_tokens import line_encoder
 
-    first = line_encoder(mbert_tokenizer, np.int32)
-    assert line_encoder(mbert_tokenizer, np.int32).__self__ is first.__self__
-    other = line_encoder(e5_tokenizer, np.int32)
-    assert other.__self__ is not first.__self__
-    assert line_encoder(mbert_tokenizer, np.int32).__self__ is not first.__self__  # one kept: the last one
+    first = line_encoder(mbert_tokenizer, np.int32, "fr")
+    assert line_encoder(mbert_tokenizer, np.int32, "fr").__self__ is first.__self__
+    assert line_encoder(mbert_tokenizer, np.int32, "de").__self__ is not first.__self__
+    assert line_encoder(e5_tokenizer, np.int32, "de").__self__ is not first.__self__
+    assert line_encoder(mbert_tokenizer, np.int32, "fr").__self__ is not first.__self__  # one kept: the last
