@@ -279,7 +279,7 @@ class WordCache:
 
 @dataclass(frozen=True)
 class _Words:
-    """Cached words, by index: where their ids start in `ids`, how many, and the flags `WordRule` reads."""
+    """Cached words, by index: where their ids start in `ids`, how many, and `_metaspace_flags`' flags."""
 
     starts: np.ndarray
     lengths: np.ndarray
