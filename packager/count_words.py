@@ -34,19 +34,17 @@ Other tokenizers keep the line-by-line path: a `Replace` of another pattern may 
 BPE glues the space to the next word.
 """
 
-import json
 import threading
 import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain, count
-from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from langtrim.packager.count_encode import Separator, encode_lines
+from langtrim.packager.count_encode import Separator, encode_lines, pipeline_parts
 
 # Distinct words kept between blocks. Natural text keeps meeting its frequent words, and they come early,
 # so once the cache is full it keeps what it holds and a block's other new words serve that block only:
@@ -59,18 +57,6 @@ WORD_CAPACITY = 100_000
 _CHARACTER_NORMALIZERS = {"BertNormalizer", "Lowercase", "StripAccents", "NFD", "NFKD", "NFC", "NFKC"}
 _WHITESPACE_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}  # split at whitespace, drop it
 _INNER_SPLITTERS = {"Punctuation", "Digits"}  # split only where they find their characters
-
-
-def _parts(state: bytes | str | None, sequence_key: str) -> list[dict[str, Any]] | None:
-    """A normalizer's or pre-tokenizer's parts, `Sequence`s flattened; None for a missing one."""
-    if state is None:
-        return None
-    node = json.loads(state)
-    if node.get("type") != "Sequence":
-        return [node]
-    return list(
-        chain.from_iterable(_parts(json.dumps(child), sequence_key) or [] for child in node[sequence_key])
-    )
 
 
 def _has_whitespace(text: str) -> bool:
@@ -117,10 +103,8 @@ def word_rule(tokenizer: Tokenizer) -> WordRule | None:
     if tokenizer.truncation is not None or tokenizer.padding is not None:
         return None
     normalizer = tokenizer.normalizer
-    normalizers = _parts(None if normalizer is None else normalizer.__getstate__(), "normalizers") or []
-    pre_tokenizers = _parts(
-        None if tokenizer.pre_tokenizer is None else tokenizer.pre_tokenizer.__getstate__(), "pretokenizers"
-    )
+    normalizers = pipeline_parts(normalizer, "normalizers") or []
+    pre_tokenizers = pipeline_parts(tokenizer.pre_tokenizer, "pretokenizers")
     if pre_tokenizers is None:
         return None
     added = tuple(token.content for token in tokenizer.get_added_tokens_decoder().values() if token.content)
