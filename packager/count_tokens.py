@@ -81,35 +81,35 @@ def _id_type(vocab_size: int) -> type:
     return np.int32 if vocab_size < 2**30 else np.int64
 
 
-def line_encoder(
-    tokenizer: Tokenizer, id_type: type, language: str
-) -> Callable[[list[str]], tuple[np.ndarray, np.ndarray]]:
+LineEncoder = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+_last_line_encoder: tuple[Tokenizer, type, str, LineEncoder] | None = None
+_last_line_encoder_lock = threading.Lock()
+
+
+def line_encoder(tokenizer: Tokenizer, id_type: type, language: str) -> LineEncoder:
     """Lines of `language` -> (lengths, ids): word by word through a cache where that is exact
-    (`count_words`), else joined lines (`count_encode`)."""
+    (`count_words`), else joined lines (`count_encode`).
+
+    The encoder of the tokenizer and language last counted in this process is kept, so that the shards of a
+    count, and the tasks a Dask worker runs, share its word cache: a fresh cache re-encodes the frequent
+    words (`--dask local:1`, e5, 1 MB shards of Tatoeba paragraphs: 4.9 MB/s with a cache per shard, 7.6
+    shared). Another language gets a new one: a full cache keeps its words, so the first language's would
+    crowd out the next one's. One encoder is kept: bounded like the cache itself.
+    """
+    global _last_line_encoder
+    with _last_line_encoder_lock:
+        last = _last_line_encoder
+        if last is None or last[0] is not tokenizer or last[1:3] != (id_type, language):
+            last = _last_line_encoder = (tokenizer, id_type, language, _new_line_encoder(tokenizer, id_type))
+        return last[3]
+
+
+def _new_line_encoder(tokenizer: Tokenizer, id_type: type) -> LineEncoder:
     separators = line_separators(tokenizer)
     rule = word_rule(tokenizer)
     if rule is None:
         return partial(encode_lines, tokenizer, id_type=id_type, separators=separators)
-    key = (tokenizer, id_type, language)
-    return _shared_word_cache(key, lambda: WordCache(tokenizer, id_type, separators, rule))
-
-
-_last_word_cache: tuple[tuple[Tokenizer, type, str], WordCache] | None = None
-_last_word_cache_lock = threading.Lock()
-
-
-def _shared_word_cache(key: tuple[Tokenizer, type, str], new: Callable[[], WordCache]) -> Callable:
-    """The word cache of the tokenizer and language last counted in this process, so that the shards of a
-    count, and the tasks a Dask worker runs, keep what earlier ones learned: a fresh cache re-encodes the
-    frequent words (`--dask local:1`, e5, 1 MB shards of Tatoeba paragraphs: 4.9 MB/s with a cache per
-    shard, 7.6 shared). Another language starts a new one: a full cache keeps its words, so the first
-    language's would crowd out the next one's. One cache is kept: bounded like the cache itself."""
-    global _last_word_cache
-    with _last_word_cache_lock:
-        last = _last_word_cache
-        if last is None or last[0][0] is not key[0] or last[0][1:] != key[1:]:
-            last = _last_word_cache = (key, new())
-        return last[1].encode_lines
+    return WordCache(tokenizer, id_type, separators, rule).encode_lines
 
 
 def encoded_blocks(
