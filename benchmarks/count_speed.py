@@ -15,7 +15,7 @@ on every method alike, each repeat measures:
 Then the peak RSS of `langtrim count` on a small and a large file. The text: paragraphs of ~760 bytes
 (Wikipedia-like lines), each of random Tatoeba sentences of one of 15 languages, shipped in
 langtrim.packager (data/text/tatoeba, CC-BY 2.0 FR); the large file repeats such paragraphs, written to --work.
-Tatoeba holds ~500 sentences a language, so its words repeat more than a real corpus's and mBERT's word
+Tatoeba holds ~500 sentences a language, so its words repeat more than a real corpus's and count's word
 cache meets few new words. `--text wordfreq` is the other extreme: lines of ~760 bytes of words drawn one by
 one by their frequency in wordfreq's lists (no topic, no burstiness, the whole long tail), which gives the
 cache as many new words as natural text of that vocabulary could.

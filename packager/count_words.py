@@ -238,15 +238,15 @@ class WordCache:
     def _metaspace_flags(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(unsafe, empty) per word: a line holding an unsafe word, or ending in an empty one, goes whole."""
         normalizer = self._tokenizer.normalizer
+        joined = _NORMALIZE_SEPARATOR.join(words)
         normalized = words
         if normalizer is not None:
-            normalized = normalizer.normalize_str(_NORMALIZE_SEPARATOR.join(words)).split(
-                _NORMALIZE_SEPARATOR
-            )
+            normalized = normalizer.normalize_str(joined).split(_NORMALIZE_SEPARATOR)
             if len(normalized) != len(words):  # a word holds the separator
                 normalized = [normalizer.normalize_str(word) for word in words]
-        joined = "\n".join(words)
-        added = [text for text in self._rule.added_texts if text in joined]
+        added = [
+            text for text in self._rule.added_texts if text in joined
+        ]  # a pre-check: few blocks hold any
         unsafe = [
             bool(word)
             and (
