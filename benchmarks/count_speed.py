@@ -81,6 +81,11 @@ def write_text(
     from langtrim.packager.coverage import shipped_sentences
 
     sentences = {language: shipped_sentences(language) or [] for language in languages}
+    missing = [language for language, found in sentences.items() if not found]
+    if missing:
+        raise SystemExit(
+            f"no shipped Tatoeba sentences for {', '.join(missing)}: choose --languages among {','.join(LANGUAGES)}"
+        )
     return _write_lines(
         path,
         megabytes,
