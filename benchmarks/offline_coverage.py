@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import tokenizers
 
-from langtrim.packager.fallback import fallback_ids
-from langtrim.packager.languages import get_language
-from langtrim.packager.select import frequent_token_ids
-from langtrim.packager.wordfreq_source import (
+from langtrim.packager.selection.fallback import fallback_ids
+from langtrim.packager.selection.languages import get_language
+from langtrim.packager.selection.threshold import frequent_token_ids
+from langtrim.packager.selection.wordfreq_source import (
     DEFAULT_TOP_N_WORDS,
     DEFAULT_WORDS_PER_LINE,
     wordfreq_line_frequencies,

@@ -276,10 +276,10 @@ def _quality(
 
 def _build(variant: Variant, src: Path, dst: Path, config: dict) -> dict[str, int]:
     """Build one variant as `langtrim pack` would; rows with non-default int8 options go step by step."""
-    from langtrim.packager.quantize import (
+    from langtrim.packager.models.families import architecture
+    from langtrim.packager.pack.quantize import (
         VariantSettings,
         build_onnx_variant,
-        fusion_settings,
         optimize_onnx,
         quantize_onnx,
     )
@@ -287,7 +287,7 @@ def _build(variant: Variant, src: Path, dst: Path, config: dict) -> dict[str, in
     settings = VariantSettings(variant.quantize, variant.embeddings, variant.optimize)  # type: ignore[arg-type]
     if variant.per_channel and variant.reduce_range:
         return dict(build_onnx_variant(src, dst, settings, config=config).fused_operators)
-    _, heads, hidden = fusion_settings(config)
+    _, heads, hidden = architecture(config).fusion_settings(config)
     optimized = optimize_onnx(
         src, dst.with_suffix(".optimized.onnx"), level=settings.optimize, num_heads=heads, hidden_size=hidden
     )
@@ -369,10 +369,10 @@ def main() -> None:
         print(json.dumps(time_variant(args.time, args.inputs)))
         return
 
-    from langtrim.packager.bench_results import machine, versions
-    from langtrim.packager.coverage import shipped_sentences
-    from langtrim.packager.export import export_onnx
-    from langtrim.packager.quantize import onnx_bytes
+    from langtrim.packager.bench.results import machine, versions
+    from langtrim.packager.pack.export import export_onnx
+    from langtrim.packager.pack.quantize import onnx_bytes
+    from langtrim.packager.trim.coverage import shipped_sentences
 
     languages = args.languages.split(",")
     work = args.work or Path(tempfile.mkdtemp(prefix="langtrim-qc-"))

@@ -333,7 +333,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
-    from langtrim.packager.bench_results import machine, versions
+    from langtrim.packager.bench.results import machine, versions
 
     with tempfile.TemporaryDirectory(prefix="langtrim-profile-") as name:
         folder = Path(name)

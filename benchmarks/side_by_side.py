@@ -8,7 +8,7 @@ Engines, for the offline default (multilingual-e5-small) unless --model names an
   onnxruntime's transformer fusions);
   scaling: int8 and fp32 bundles for 1 and 15 languages (and the untrimmed model and --languages);
   --distil MODEL: the same side-by-side engines for a DistilBERT-family source (none ships offline).
-Figures (see `langtrim.packager.bench`): on-disk size; peak RSS after load and after the first request;
+Figures (see `langtrim.packager.bench.measure`): on-disk size; peak RSS after load and after the first request;
 load time; cold start; batch-1 latency p50/p95 on ~16-token and 128-token texts; batch-32 throughput; at
 1 thread and at all cores; medians over --repeats fresh processes, with min and max.
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_bundles  # noqa: E402
 
-from langtrim.packager.bench import (  # noqa: E402
+from langtrim.packager.bench.measure import (  # noqa: E402
     Engine,
     bench_texts,
     bundle_engine,
@@ -41,11 +41,11 @@ from langtrim.packager.bench import (  # noqa: E402
     parse_threads,
     torch_engine,
 )
-from langtrim.packager.bench_report import write_results  # noqa: E402
-from langtrim.packager.bench_results import Target, check_targets, results_json  # noqa: E402
-from langtrim.packager.choose import SelectionSettings  # noqa: E402
-from langtrim.packager.corpus import CorpusSpec, parse_corpus_option  # noqa: E402
-from langtrim.packager.sources import ModelSource, load_tokenizer, resolve_model  # noqa: E402
+from langtrim.packager.bench.report import write_results  # noqa: E402
+from langtrim.packager.bench.results import Target, check_targets, results_json  # noqa: E402
+from langtrim.packager.counting.corpus import CorpusSpec, parse_corpus_option  # noqa: E402
+from langtrim.packager.models.sources import ModelSource, load_tokenizer, resolve_model  # noqa: E402
+from langtrim.packager.selection.choose import SelectionSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TATOEBA = ROOT / "packager" / "data" / "text" / "tatoeba"

@@ -17,9 +17,9 @@ from rich.console import Console
 from langtrim.runtime.errors import LangtrimError, UsageError
 
 if TYPE_CHECKING:
-    from langtrim.packager.choose import SelectionSettings
-    from langtrim.packager.corpus import CorpusSpec
-    from langtrim.packager.languages import Language
+    from langtrim.packager.counting.corpus import CorpusSpec
+    from langtrim.packager.selection.choose import SelectionSettings
+    from langtrim.packager.selection.languages import Language
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -128,9 +128,9 @@ def _selection_inputs(
     fallback: bool,
     keep_text: list[str] | None,
 ) -> tuple[list["Language"], list["CorpusSpec"], "SelectionSettings"]:
-    from langtrim.packager.choose import SelectionSettings
-    from langtrim.packager.corpus import parse_corpus_option
-    from langtrim.packager.languages import parse_languages
+    from langtrim.packager.counting.corpus import parse_corpus_option
+    from langtrim.packager.selection.choose import SelectionSettings
+    from langtrim.packager.selection.languages import parse_languages
 
     if source not in ("auto", "wordfreq", "paper"):
         raise UsageError(f"--source {source!r} is not one of auto, wordfreq, paper")
@@ -169,9 +169,9 @@ def trim(
 
     Example: langtrim trim --languages en,fr,de --out en-fr-de
     """
+    from langtrim.packager.models.sources import resolve_model
     from langtrim.packager.report import print_trim_report
-    from langtrim.packager.sources import resolve_model
-    from langtrim.packager.trim_job import run_trim
+    from langtrim.packager.trim.job import run_trim
 
     if out is None and not dry_run:
         raise UsageError("no output directory: pass --out DIR (or --dry-run to only see the plan)")
@@ -245,11 +245,11 @@ def pack(
     MODEL may also be a directory written by `langtrim trim` (then give no --languages).
     Example: langtrim pack --languages en,fr,de --out en-fr-de.bundle
     """
-    from langtrim.packager.pack_job import is_trimmed_directory, run_pack
-    from langtrim.packager.parity import Gates
-    from langtrim.packager.quantize import VariantSettings
+    from langtrim.packager.models.sources import resolve_model
+    from langtrim.packager.pack.job import is_trimmed_directory, run_pack
+    from langtrim.packager.pack.parity import Gates
+    from langtrim.packager.pack.quantize import VariantSettings
     from langtrim.packager.report import print_pack_report
-    from langtrim.packager.sources import resolve_model
 
     if out is None:
         raise UsageError("no output directory: pass --out DIR")
@@ -285,7 +285,7 @@ def pack(
 
 
 def _eval_texts(values: list[str] | None) -> dict[str, Path]:
-    from langtrim.packager.corpus import parse_corpus_option
+    from langtrim.packager.counting.corpus import parse_corpus_option
 
     specs = [parse_corpus_option(value) for value in values or []]
     return {spec.language: spec.path for spec in specs}
@@ -328,8 +328,8 @@ def count(
     Streams any size of corpus in constant memory; run it again after an interruption to resume.
     Example: langtrim count --corpus fr=wiki/fr.txt.zst --out fr.npz
     """
-    from langtrim.packager.count_job import CountSettings, count_tokenizer, plan_jobs, run_count
-    from langtrim.packager.count_report import count_progress_bars, count_results_json, print_count_results
+    from langtrim.packager.counting.job import CountSettings, count_tokenizer, plan_jobs, run_count
+    from langtrim.packager.counting.report import count_progress_bars, count_results_json, print_count_results
 
     if out is None:
         raise UsageError("no output: pass --out FILE.npz (one language) or --out DIR (several)")
@@ -371,10 +371,10 @@ def parity(
 
     Example: langtrim parity en-fr-de.bundle --eval-text fr=my-french.txt
     """
-    from langtrim.packager.default_model import DEFAULT_MODEL_NAME
-    from langtrim.packager.parity import GateFailure, Gates, measure_parity
+    from langtrim.packager.models.default_model import DEFAULT_MODEL_NAME
+    from langtrim.packager.models.sources import resolve_model
+    from langtrim.packager.pack.parity import GateFailure, Gates, measure_parity
     from langtrim.packager.report import print_parity_report
-    from langtrim.packager.sources import resolve_model
     from langtrim.runtime.bundle import read_manifest
 
     manifest = read_manifest(bundle, verify="full")
@@ -451,8 +451,8 @@ def bench(
     Size, peak memory, load time, cold start, batch-1 latency and batch-32 throughput, on real sentences.
     Example: langtrim bench en-fr-de.bundle --repeats 5 --out bench/
     """
-    from langtrim.packager.bench import bench_bundle, parse_threads
-    from langtrim.packager.bench_report import print_bench, write_results
+    from langtrim.packager.bench.measure import bench_bundle, parse_threads
+    from langtrim.packager.bench.report import print_bench, write_results
 
     with stderr.status("measuring") as status:
         results = bench_bundle(

@@ -1,6 +1,7 @@
-"""Write an output directory all at once: build it in a temporary sibling, then rename it into place.
+"""Output directories: written all at once, and measured.
 
-A failure (or Ctrl-C) part-way leaves the user's output path as it was, never half-written.
+A directory is built in a temporary sibling, then renamed into place, so a failure (or Ctrl-C) part-way
+leaves the user's output path as it was, never half-written.
 """
 
 import os
@@ -10,7 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from langtrim.runtime.errors import OutputError
+from langtrim.packager.errors import OutputError
+from langtrim.runtime.bundle import regular_files
+
+
+def directory_bytes(path: Path) -> tuple[int, dict[str, int]]:
+    """Total size of the regular files under `path`, and each one's by relative path (see `regular_files`)."""
+    sizes = {relative: file.stat().st_size for relative, file in regular_files(path).items()}
+    return sum(sizes.values()), sizes
 
 
 def check_output_dir(out: Path, *, force: bool) -> None:

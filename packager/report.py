@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from langtrim.packager.trim_job import TrimReport
+from langtrim.packager.trim.job import TrimReport
 
 if TYPE_CHECKING:
-    from langtrim.packager.pack_job import PackReport
-    from langtrim.packager.parity import ParityReport
+    from langtrim.packager.pack.job import PackReport
+    from langtrim.packager.pack.parity import ParityReport
     from langtrim.runtime.bundle import Manifest
 
 

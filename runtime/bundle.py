@@ -53,6 +53,8 @@ REQUIRED_FILES = (
 )
 
 Task = Literal["feature-extraction", "text-classification"]
+FEATURE_EXTRACTION: Task = "feature-extraction"  # the graph returns last_hidden_state; the runtime pools
+TEXT_CLASSIFICATION: Task = "text-classification"  # the graph returns logits over manifest.labels
 Pooling = Literal["mean", "cls"]
 Verify = Literal["full", "size", "none"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -264,24 +266,33 @@ def manifest_to_json(manifest: Manifest) -> dict[str, Any]:
     return asdict(manifest)
 
 
-def describe_files(directory: Path) -> dict[str, FileEntry]:
-    """Size and sha256 of every file under `directory` except the manifest and dotfiles, sorted by path."""
-    entries: dict[str, FileEntry] = {}
+def regular_files(directory: Path) -> dict[str, Path]:
+    """Every regular file under `directory` (links followed, as in a hub snapshot) by relative posix path,
+    sorted, except dotfiles and what lies in dot-folders (temporary and hidden files are no part of a model)."""
+    found: dict[str, Path] = {}
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(directory)
-        if not path.is_file() or relative.as_posix() == MANIFEST_FILE:
-            continue
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        entries[relative.as_posix()] = FileEntry(size=path.stat().st_size, sha256=file_sha256(path))
-    return entries
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            found[relative.as_posix()] = path
+    return found
 
 
-def file_sha256(path: Path) -> str:
+def describe_files(directory: Path) -> dict[str, FileEntry]:
+    """Size and sha256 of every file under `directory` except the manifest and dotfiles, sorted by path."""
+    return {
+        relative: FileEntry(size=path.stat().st_size, sha256=file_sha256(path))
+        for relative, path in regular_files(directory).items()
+        if relative != MANIFEST_FILE
+    }
+
+
+def file_sha256(*paths: Path) -> str:
+    """sha256 (lowercase hex) of the files' bytes, one file after the other, read in chunks."""
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK):
-            digest.update(chunk)
+    for path in paths:
+        with path.open("rb") as stream:
+            while chunk := stream.read(_HASH_CHUNK):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -448,7 +459,7 @@ def _parse(data: object, bundle: str, hint: str) -> Manifest:
         normalize=top.boolean("normalize"),
         max_length=top.integer("max_length", 2),
         prompts=top.text_map("prompts"),
-        labels=top.texts("labels", non_empty=task == "text-classification"),
+        labels=top.texts("labels", non_empty=task == TEXT_CLASSIFICATION),
         parity=_parity(top),
         files=_files(top),
     )

@@ -16,9 +16,11 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 from langtrim.runtime.bundle import (
+    FEATURE_EXTRACTION,
     HF_SPECIAL_TOKENS_FILE,
     HF_TOKENIZER_CONFIG_FILE,
     MODEL_FILE,
+    TEXT_CLASSIFICATION,
     TOKENIZER_FILE,
     Manifest,
     Verify,
@@ -145,7 +147,7 @@ class Encoder:
         `prompt` names one of the manifest's prompts (e.g. "query" for multilingual-e5's "query: "); its
         prefix is put before every text. `normalize` overrides the manifest's L2 normalisation.
         """
-        self._require_task("feature-extraction", "embed")
+        self._require_task(FEATURE_EXTRACTION, "embed")
         items, normalized = _check_texts(texts), self._normalized(normalize)
         _check_batch_size(batch_size)
         prefix = self._prompt_prefix(prompt)
@@ -165,7 +167,7 @@ class Encoder:
         splits a word whose piece was dropped into kept pieces where it can. Each sequence must fit
         max_length (truncate when tokenizing); no prompt is added.
         """
-        self._require_task("feature-extraction", "embed_ids")
+        self._require_task(FEATURE_EXTRACTION, "embed_ids")
         sequences, normalized = self._check_ids(original_ids), self._normalized(normalize)
         _check_batch_size(batch_size)
         vectors = self._each_run(
@@ -180,7 +182,7 @@ class Encoder:
         self, texts: Sequence[str], *, batch_size: int = 32, prompt: str | None = None
     ) -> np.ndarray:
         """Class probabilities [len(texts), len(labels)] float32, columns in `manifest.labels` order."""
-        self._require_task("text-classification", "classify")
+        self._require_task(TEXT_CLASSIFICATION, "classify")
         items = _check_texts(texts)
         _check_batch_size(batch_size)
         prefix = self._prompt_prefix(prompt)
@@ -253,7 +255,7 @@ class Encoder:
 
     def _require_task(self, task: str, method: str) -> None:
         if self.manifest.task != task:
-            other = "classify" if self.manifest.task == "text-classification" else "embed"
+            other = "classify" if self.manifest.task == TEXT_CLASSIFICATION else "embed"
             raise BundleError(
                 f"bundle {self._label!r} is a {self.manifest.task} model, so {method}() does not apply: use "
                 f"{other}(), or pack the model with task {task}"
@@ -331,7 +333,7 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
             f"bundle {label!r}: the manifest says inputs {list(manifest.inputs)} and outputs "
             f"{list(manifest.outputs)}, but {MODEL_FILE} has {list(inputs)} and {list(outputs)}; re-run langtrim pack"
         )
-    rank = 3 if manifest.task == "feature-extraction" else 2
+    rank = 3 if manifest.task == FEATURE_EXTRACTION else 2
     shape = outputs[manifest.outputs[0]]
     if shape is not None and len(shape) != rank:
         raise BundleError(
@@ -339,11 +341,7 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
             f"{manifest.task} model needs rank {rank}"
         )
     classes = shape[-1] if shape else None
-    if (
-        manifest.task == "text-classification"
-        and isinstance(classes, int)
-        and classes != len(manifest.labels)
-    ):
+    if manifest.task == TEXT_CLASSIFICATION and isinstance(classes, int) and classes != len(manifest.labels):
         raise BundleError(
             f"bundle {label!r}: the model has {classes} logits but the manifest {len(manifest.labels)} labels"
         )

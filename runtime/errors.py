@@ -1,7 +1,20 @@
-"""The one error hierarchy of langtrim.
+"""The one error hierarchy of langtrim: its root and the runtime's own errors.
 
-The CLI catches `LangtrimError` and prints its message as one line, so every message must say what is wrong,
-where (file, field, option) and what to do about it. Any other exception is a bug and keeps its traceback.
+    LangtrimError                 a problem the user can fix; the CLI prints it as one line and exits 1
+    ├── UsageError                an option or argument is out of range or contradicts another
+    ├── BundleError               a bundle is missing, corrupt, tampered with or of an unreadable format
+    ├── InputError                a runtime call got input it cannot encode
+    └── (the packager's errors, in langtrim.packager.errors)
+        ├── ModelSourceError      a model cannot be found or read
+        ├── UnsupportedModelError an architecture or tokenizer langtrim cannot trim
+        ├── SelectionError        token selection cannot run: language, corpus, statistics, threshold
+        ├── OutputError           an output path cannot be written
+        ├── ParityError           a bundle misses a parity gate (GateFailure carries the report)
+        └── BenchError            a benchmark process failed
+
+Every message says what is wrong, where (file, field, option) and what to do about it. Any other exception
+is a bug and keeps its traceback. The packager's errors live in the packager: the runtime never raises them,
+and the runtime must not import the packager.
 """
 
 
@@ -13,28 +26,8 @@ class UsageError(LangtrimError):
     """An option or argument is out of range or contradicts another one."""
 
 
-class ModelSourceError(LangtrimError):
-    """A model cannot be found or read (unknown hub id, missing directory, missing weights)."""
-
-
-class UnsupportedModelError(LangtrimError):
-    """The model's architecture or tokenizer is one langtrim cannot trim."""
-
-
-class SelectionError(LangtrimError):
-    """Token selection cannot run: unknown language, unreadable or empty corpus, bad threshold."""
-
-
-class OutputError(LangtrimError):
-    """The output path cannot be written (exists and is not empty, not a directory)."""
-
-
 class BundleError(LangtrimError):
     """A bundle is missing, corrupt, tampered with, or of a format this langtrim cannot read."""
-
-
-class ParityError(LangtrimError):
-    """A bundle misses a parity gate."""
 
 
 class InputError(LangtrimError):

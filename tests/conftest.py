@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.coverage import shipped_sentences
+from langtrim.packager.trim.coverage import shipped_sentences
 
 DATA = Path(__file__).parent / "data"
 MBERT_VOCAB = DATA / "bert-base-multilingual-cased-vocab.txt"
@@ -126,7 +126,7 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def model_dir(session_cache: Path) -> Path:
     """The offline default model (multilingual-e5-small, dequantized 4-bit weights) as a HF directory."""
-    from langtrim.packager.default_model import default_model_dir
+    from langtrim.packager.models.default_model import default_model_dir
 
     return default_model_dir()
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from langtrim.packager.choose import SelectionSettings
-from langtrim.packager.corpus import CorpusSpec
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.pack_job import run_pack
-from langtrim.packager.parity import Gates
-from langtrim.packager.quantize import VariantSettings
-from langtrim.packager.sources import ModelSource
+from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.pack.job import run_pack
+from langtrim.packager.pack.parity import Gates
+from langtrim.packager.pack.quantize import VariantSettings
+from langtrim.packager.selection.choose import SelectionSettings
+from langtrim.packager.selection.languages import parse_languages
 from langtrim.runtime.bundle import MANIFEST_FILE
 
 SERVER_MODULE = [sys.executable, "-m", "langtrim.runtime.server"]

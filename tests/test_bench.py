@@ -14,20 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from langtrim.packager.bench import (
+from langtrim.packager.bench.measure import (
     METRICS,
-    BenchError,
     Engine,
     Run,
     add_ratios,
     bench_texts,
-    directory_bytes,
     measure,
     parse_threads,
     run_child,
     summarize,
 )
-from langtrim.packager.bench_results import Target, check_targets
+from langtrim.packager.bench.results import Target, check_targets
+from langtrim.packager.errors import BenchError
+from langtrim.packager.outputs import directory_bytes
 from langtrim.runtime.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,12 +238,12 @@ def test_smoke_run_writes_the_table_and_the_plots(smoke) -> None:
 def test_langtrim_bench_measures_a_bundle_against_its_source(
     tiny_models, sentences, tmp_path, monkeypatch, capsys
 ):
-    from langtrim.packager.choose import SelectionSettings
-    from langtrim.packager.corpus import CorpusSpec
-    from langtrim.packager.languages import parse_languages
-    from langtrim.packager.pack_job import run_pack
-    from langtrim.packager.parity import Gates
-    from langtrim.packager.sources import ModelSource
+    from langtrim.packager.counting.corpus import CorpusSpec
+    from langtrim.packager.models.sources import ModelSource
+    from langtrim.packager.pack.job import run_pack
+    from langtrim.packager.pack.parity import Gates
+    from langtrim.packager.selection.choose import SelectionSettings
+    from langtrim.packager.selection.languages import parse_languages
 
     from .test_cli import run_cli
 

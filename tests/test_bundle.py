@@ -82,8 +82,8 @@ def manifest_fields(kind: str, kept_size: int = 30_522) -> dict:
 
 def _kept_ids_for_english(tokenizer: Tokenizer) -> np.ndarray:
     """The tokens of the first 250 shipped English sentences, the special tokens and the prompt's pieces."""
-    from langtrim.packager.coverage import shipped_sentences
-    from langtrim.packager.tokenizer_remap import special_token_ids
+    from langtrim.packager.models.tokenizer import special_token_ids
+    from langtrim.packager.trim.coverage import shipped_sentences
 
     english = shipped_sentences("en")
     assert english
@@ -96,8 +96,8 @@ def _build(root: Path, kind: str) -> TinyBundle:
     import transformers
     from optimum.exporters.onnx import main_export
 
-    from langtrim.packager.tokenizer_remap import IdMap, remap_tokenizer
-    from langtrim.packager.trim import trim_model
+    from langtrim.packager.trim.surgery import trim_model
+    from langtrim.packager.trim.tokenizer_remap import IdMap, remap_tokenizer
 
     torch.manual_seed(0)
     if kind == "bert-classifier":

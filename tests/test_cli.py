@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from langtrim.packager import cli, trim_job
+from langtrim.packager import cli
+from langtrim.packager.trim import job as trim_job
 
 
 def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:

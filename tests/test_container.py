@@ -54,7 +54,7 @@ def test_the_context_holds_the_dockerfile_the_source_and_the_bundle_only(
     assert argv[:2] == ["build", "-f"] and argv[2].endswith("docker/Dockerfile")
     assert "BUNDLE=bundle" in argv and "BASE=localhost/debian-py:bookworm" in argv and "langtrim-test" in argv
     files = (fake_docker / "files").read_text().splitlines()
-    assert {"./pyproject.toml", "./README.md", "./docker/Dockerfile", "./runtime/server.py"} <= set(files)
+    assert {"./pyproject.toml", "./README.md", "./docker/Dockerfile", "./runtime/server/process.py"} <= set(files)
     assert {f"./bundle/{p.name}" for p in bundle.iterdir()} <= set(files)
     assert not [f for f in files if f.startswith(("./.venv", "./.git/", "./tests/")) or "__pycache__" in f]
     assert (built.tool, built.size_bytes) == ("docker", 453_000_000)

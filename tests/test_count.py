@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.count import CountProgress, count_corpus, plan_shards
-from langtrim.packager.select import count_line_frequencies
-from langtrim.packager.token_stats import TokenStats, load_line_frequencies, merge_all
-from langtrim.runtime.errors import OutputError, SelectionError
+from langtrim.packager.counting.plan import CountProgress, count_corpus, plan_shards
+from langtrim.packager.errors import OutputError, SelectionError
+from langtrim.packager.selection.stats import TokenStats, load_line_frequencies, merge_all
+from langtrim.packager.selection.threshold import count_line_frequencies
 
 
 def assert_same_counts(actual: TokenStats, expected: TokenStats) -> None:
@@ -123,7 +123,8 @@ def small_tokenizer(e5_tokenizer) -> Tokenizer:
 
     Tests that write hundreds of shard checkpoints use it; with 250k tokens each checkpoint holds 4 MB.
     """
-    from langtrim.packager.tokenizer_remap import remap_tokenizer, special_token_ids, unigram_keep_ids
+    from langtrim.packager.models.tokenizer import special_token_ids, unigram_keep_ids
+    from langtrim.packager.trim.tokenizer_remap import remap_tokenizer
 
     pieces = {i for line in BOUNDARY_LINES for i in e5_tokenizer.encode(line, add_special_tokens=False).ids}
     kept = sorted(pieces | set(special_token_ids(e5_tokenizer)) | set(unigram_keep_ids(e5_tokenizer)))
@@ -141,7 +142,7 @@ def _boundary_file(tmp_path: Path, line_end: str, trailing: bool) -> Path:
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])
 @pytest.mark.parametrize("trailing", [True, False], ids=["trailing-newline", "no-trailing-newline"])
 def test_byte_range_shards_read_every_byte_exactly_once(tmp_path, line_end, trailing):
-    from langtrim.packager.count_inputs import text_blocks
+    from langtrim.packager.counting.inputs import text_blocks
 
     path = _boundary_file(tmp_path, line_end, trailing)
     data = path.read_bytes()
@@ -372,7 +373,7 @@ def test_an_interrupted_count_resumes_without_recounting_finished_shards(e5_toke
 def test_an_interrupted_compressed_file_resumes_from_its_last_checkpoint(
     e5_tokenizer, corpus, tmp_path, monkeypatch
 ):
-    import langtrim.packager.count_inputs as count_inputs
+    import langtrim.packager.counting.inputs as count_inputs
 
     monkeypatch.setattr(count_inputs, "_BLOCK_BYTES", 512)  # several blocks, and checkpoints, in a small file
     path = tmp_path / "corpus.txt.gz"
@@ -494,7 +495,7 @@ def test_selection_reads_statistics_of_its_own_tokenizer_only(
 
 
 def test_count_arrays_span_the_whole_vocabulary(e5_tokenizer, mbert_tokenizer, small_tokenizer):
-    from langtrim.packager.count_tokens import id_bound
+    from langtrim.packager.models.tokenizer import id_bound
 
     for tokenizer in (e5_tokenizer, mbert_tokenizer, small_tokenizer):
         assert id_bound(tokenizer) == tokenizer.get_vocab_size(with_added_tokens=True)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from langtrim.packager import cli
-from langtrim.packager.choose import SelectionSettings, choose_tokens
-from langtrim.packager.corpus import CorpusSpec
-from langtrim.packager.count import count_corpus
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.select import frequent_token_ids
-from langtrim.packager.token_stats import TokenStats
-from langtrim.runtime.errors import SelectionError
+from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.counting.plan import count_corpus
+from langtrim.packager.errors import SelectionError
+from langtrim.packager.selection.choose import SelectionSettings, choose_tokens
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.packager.selection.stats import TokenStats
+from langtrim.packager.selection.threshold import frequent_token_ids
 
 
 def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langtrim.packager.count import CountProgress, count_corpus
-from langtrim.packager.count_inputs import plan_shards
+from langtrim.packager.counting.inputs import plan_shards
+from langtrim.packager.counting.plan import CountProgress, count_corpus
 from langtrim.runtime.errors import UsageError
 
 distributed = pytest.importorskip("distributed")
 
-from langtrim.packager.count_dask import count_corpus_dask, dask_client, parse_scheduler  # noqa: E402
+from langtrim.packager.counting.dask_cluster import count_corpus_dask, dask_client, parse_scheduler  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -145,14 +145,14 @@ def test_an_unreachable_scheduler_names_how_to_start_one():
 
 
 def test_workers_are_checked_and_prepared_before_counting(e5_tokenizer, client):
-    from langtrim.packager.count_dask import prepare_workers
+    from langtrim.packager.counting.dask_cluster import prepare_workers
 
     assert prepare_workers(client, e5_tokenizer) == 2
 
 
 def test_a_worker_with_other_versions_refuses_to_count(e5_tokenizer):
-    from langtrim.packager.count_dask import _worker_tokenizer
-    from langtrim.runtime.errors import SelectionError
+    from langtrim.packager.counting.dask_cluster import _worker_tokenizer
+    from langtrim.packager.errors import SelectionError
 
     other = {"langtrim": "0.0.1", "tokenizers": "0.1.0"}
     with pytest.raises(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.count_encode import LINES_PER_TEXT, _encode_joined, encode_lines, line_separators
+from langtrim.packager.counting.encode import LINES_PER_TEXT, _encode_joined, encode_lines, line_separators
 
 LANGUAGES = ("ar", "de", "el", "en", "fr", "hi", "ru", "th", "zh")
 # Lines where joining could go wrong if tokenizers did not cut at special tokens before normalizing:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 
-from langtrim.packager import count_words
-from langtrim.packager.count_encode import encode_lines, line_separators
-from langtrim.packager.count_words import WordCache, WordRule, word_rule
+from langtrim.packager.counting import words as count_words
+from langtrim.packager.counting.encode import encode_lines, line_separators
+from langtrim.packager.counting.words import WordCache, WordRule, word_rule
 from tests.test_count_encode import AWKWARD as JOINING_AWKWARD
 from tests.test_count_encode import LANGUAGES
 
@@ -204,7 +204,7 @@ def test_e5_word_cache_is_exact_beside_a_space_for_every_code_point(e5_tokenizer
 
 
 def test_shards_of_a_count_share_one_word_cache_per_tokenizer_and_language(mbert_tokenizer, e5_tokenizer):
-    from langtrim.packager.count_tokens import line_encoder
+    from langtrim.packager.counting.counter import line_encoder
 
     first = line_encoder(mbert_tokenizer, np.int32, "fr")
     assert line_encoder(mbert_tokenizer, np.int32, "fr").__self__ is first.__self__

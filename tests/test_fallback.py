@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.fallback import character_script, fallback_ids
-from langtrim.packager.languages import get_language
-from langtrim.runtime.errors import SelectionError
+from langtrim.packager.errors import SelectionError
+from langtrim.packager.selection.fallback import character_script, fallback_ids
+from langtrim.packager.selection.languages import get_language
 
 TATOEBA = Path(str(files("langtrim.packager") / "data" / "text" / "tatoeba"))
 

@@ -9,16 +9,16 @@ import torch
 import transformers
 from tokenizers import Tokenizer
 
-from langtrim.packager import trim_job
-from langtrim.packager.choose import SelectionSettings
-from langtrim.packager.corpus import CorpusSpec
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.pack_job import run_pack
-from langtrim.packager.parity import GateFailure, Gates, measure_parity
-from langtrim.packager.quantize import VariantSettings
-from langtrim.packager.select import union_selection
-from langtrim.packager.sources import ModelSource
-from langtrim.packager.tokenizer_remap import IdMap
+from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.pack.job import run_pack
+from langtrim.packager.pack.parity import GateFailure, Gates, measure_parity
+from langtrim.packager.pack.quantize import VariantSettings
+from langtrim.packager.selection.choose import SelectionSettings
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.packager.selection.threshold import union_selection
+from langtrim.packager.trim import job as trim_job
+from langtrim.packager.trim.tokenizer_remap import IdMap
 from langtrim.runtime import Encoder, read_manifest
 from langtrim.runtime.bundle import PARITY_FILE
 

@@ -9,13 +9,13 @@ import torch
 import transformers
 from tokenizers import Tokenizer
 
-from langtrim.packager.choose import SelectionSettings
-from langtrim.packager.corpus import CorpusSpec
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.sources import ModelSource
-from langtrim.packager.tokenizer_remap import IdMap
-from langtrim.packager.trim import trim_model
-from langtrim.packager.trim_job import ID_MAP_FILE, run_trim
+from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.selection.choose import SelectionSettings
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.packager.trim.job import ID_MAP_FILE, run_trim
+from langtrim.packager.trim.surgery import trim_model
+from langtrim.packager.trim.tokenizer_remap import IdMap
 
 from .conftest import MINILM_DIR
 
@@ -89,7 +89,7 @@ def test_minilm_trim_is_exact_on_covered_sentences(sentences, tmp_path):
 
 
 def test_trim_to_the_wheels_english_portuguese_pieces_gives_its_rows_bit_for_bit(model_dir):
-    from langtrim.packager.default_model import enpt_piece_ids, enpt_word_embeddings
+    from langtrim.packager.models.default_model import enpt_piece_ids, enpt_word_embeddings
 
     kept = enpt_piece_ids()
     assert len(kept) == 47_284

@@ -6,13 +6,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from langtrim.packager.choose import SelectionSettings, choose_tokens
-from langtrim.packager.corpus import CorpusSpec, iter_corpus_lines, parse_corpus_option
-from langtrim.packager.frequencies import LineFrequencies
-from langtrim.packager.languages import get_language, parse_languages
-from langtrim.packager.paper import PAPER_LANGUAGES, paper_special_ids, paper_token_ids
-from langtrim.packager.select import count_line_frequencies, frequent_token_ids, union_selection
-from langtrim.runtime.errors import SelectionError
+from langtrim.packager.counting.corpus import CorpusSpec, iter_corpus_lines, parse_corpus_option
+from langtrim.packager.errors import SelectionError
+from langtrim.packager.selection.choose import SelectionSettings, choose_tokens
+from langtrim.packager.selection.frequencies import LineFrequencies
+from langtrim.packager.selection.languages import get_language, parse_languages
+from langtrim.packager.selection.paper import PAPER_LANGUAGES, paper_special_ids, paper_token_ids
+from langtrim.packager.selection.threshold import count_line_frequencies, frequent_token_ids, union_selection
 
 
 def test_line_counts_equal_a_straightforward_count(e5_tokenizer, sentences):

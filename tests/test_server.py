@@ -23,7 +23,7 @@ from tokenizers import Tokenizer
 
 from langtrim.runtime import BundleError, Encoder, UsageError
 from langtrim.runtime.server import ServerLimits, create_app
-from langtrim.runtime.server_batching import length_chunks
+from langtrim.runtime.server.batching import length_chunks
 from tests.server_support import SERVER_MODULE, free_port, running_server, tiny_bundle
 
 SAME = 1e-5
@@ -451,7 +451,7 @@ def test_admission_comes_before_the_body_is_read(embedding_bundle) -> None:
 def test_a_round_drops_the_jobs_of_requests_that_went_away(embedding_bundle) -> None:
     import asyncio
 
-    from langtrim.runtime.server_batching import Batcher
+    from langtrim.runtime.server.batching import Batcher
 
     async def take() -> list[list[str]]:
         batcher = Batcher(ServerLimits(), batching=True)
@@ -585,8 +585,8 @@ def test_langtrim_serve_without_the_serve_extra_says_how_to_install_it(embedding
     ("module", "forbidden"),
     [
         ("langtrim.runtime.encoder", ("starlette", "uvicorn", "pydantic")),
-        ("langtrim.runtime.server_limits", ("starlette", "uvicorn", "pydantic", "onnxruntime")),
-        ("langtrim.runtime.server_batching", ("starlette", "uvicorn", "pydantic")),
+        ("langtrim.runtime.server.limits", ("starlette", "uvicorn", "pydantic", "onnxruntime")),
+        ("langtrim.runtime.server.batching", ("starlette", "uvicorn", "pydantic")),
         ("langtrim.runtime.server", ("torch", "transformers", "typer")),
     ],
 )

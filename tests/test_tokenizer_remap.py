@@ -10,14 +10,10 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer, models
 
-from langtrim.packager.select import count_line_frequencies, frequent_token_ids
-from langtrim.packager.tokenizer_remap import (
-    IdMap,
-    remap_tokenizer,
-    special_token_ids,
-    unigram_keep_ids,
-)
-from langtrim.runtime.errors import UnsupportedModelError
+from langtrim.packager.errors import UnsupportedModelError
+from langtrim.packager.models.tokenizer import special_token_ids, unigram_keep_ids
+from langtrim.packager.selection.threshold import count_line_frequencies, frequent_token_ids
+from langtrim.packager.trim.tokenizer_remap import IdMap, remap_tokenizer
 
 from .conftest import MINILM_DIR, XNLI_LANGUAGES
 

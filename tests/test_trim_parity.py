@@ -12,12 +12,12 @@ import torch
 import transformers
 from tokenizers import Tokenizer
 
-from langtrim.packager.choose import SelectionSettings
-from langtrim.packager.corpus import CorpusSpec
-from langtrim.packager.languages import parse_languages
-from langtrim.packager.sources import ModelSource
-from langtrim.packager.tokenizer_remap import IdMap
-from langtrim.packager.trim_job import ID_MAP_FILE, run_trim
+from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.selection.choose import SelectionSettings
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.packager.trim.job import ID_MAP_FILE, run_trim
+from langtrim.packager.trim.tokenizer_remap import IdMap
 
 TOLERANCE = 1e-5
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.frequencies import LineFrequencies
-from langtrim.packager.wordfreq_source import NOMINAL_LINES, wordfreq_line_frequencies
-from langtrim.runtime.errors import SelectionError
+from langtrim.packager.errors import SelectionError
+from langtrim.packager.selection.frequencies import LineFrequencies
+from langtrim.packager.selection.wordfreq_source import NOMINAL_LINES, wordfreq_line_frequencies
 
 TATOEBA = Path(str(files("langtrim.packager") / "data" / "text" / "tatoeba"))
 THRESHOLD = 0.0005  # the default share of lines a token must occur in

@@ -1,0 +1,128 @@
+"""What a benchmark run measured, as plain JSON: the machine, the versions, every raw figure, the targets.
+
+`results_json` is what `benchmarks/side_by_side.py` and `langtrim bench` write; `bench_report` draws its
+tables and plots from it, so a saved run can be redrawn.
+"""
+
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from langtrim.packager.bench.measure import BenchTexts, Engine, Run
+from langtrim.packager.outputs import directory_bytes
+
+
+def _cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU, cores, memory, OS, Python."""
+    memory = None
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        total = next(line for line in meminfo.read_text().splitlines() if line.startswith("MemTotal"))
+        memory = round(int(total.split()[1]) * 1024 / 1e9, 1)
+    flags: list[str] = []
+    if Path("/proc/cpuinfo").is_file():
+        line = next((x for x in Path("/proc/cpuinfo").read_text().splitlines() if x.startswith("flags")), "")
+        present = set(line.split(":", 1)[-1].split())
+        flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in present]
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_gb": memory,
+        "cpu_flags": flags,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+_BENCH_PACKAGES = (
+    "langtrim",
+    "onnxruntime",
+    "tokenizers",
+    "numpy",
+    "torch",
+    "transformers",
+    "optimum-onnx",
+    "onnx",
+)
+
+
+def versions(names: Sequence[str] = _BENCH_PACKAGES) -> dict[str, str]:
+    """Installed versions of `names` ("not installed" for a missing one), for every benchmark's JSON."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for the headline engine (1 thread): an absolute bound and/or a ratio to PyTorch."""
+
+    name: str
+    metric: str  # a METRICS key, or "disk"
+    at_most: float | None = None  # in the metric's unit (MB for "disk")
+    ratio_at_least: float | None = None
+
+
+def check_targets(targets: Sequence[Target], engine: Engine, run: Run) -> list[dict[str, Any]]:
+    """Each target with the measured value, the ratio to PyTorch, and whether (and by how much) it is met."""
+    checked = []
+    for target in targets:
+        value = engine.disk_bytes / 1e6 if target.metric == "disk" else run.summary[target.metric].median
+        ratio = run.ratios.get(target.metric)
+        met_value = target.at_most is None or value <= target.at_most
+        met_ratio = target.ratio_at_least is None or (ratio is not None and ratio >= target.ratio_at_least)
+        checked.append(
+            {
+                **asdict(target),
+                "engine": engine.label,
+                "threads": run.threads,
+                "value": value,
+                "ratio": ratio,
+                "met": met_value and met_ratio,
+                # how far off: measured / bound for values (>1 missed), bound / measured for ratios
+                "value_vs_bound": None if target.at_most is None else value / target.at_most,
+                "ratio_vs_bound": None
+                if target.ratio_at_least is None or ratio is None
+                else ratio / target.ratio_at_least,
+            }
+        )
+    return checked
+
+
+def results_json(
+    engines: Sequence[Engine],
+    runs: Sequence[Run],
+    texts: BenchTexts,
+    settings: Mapping[str, Any],
+    targets: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Everything a run measured, with the machine and versions, as plain JSON values."""
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": versions(),
+        "settings": dict(settings),
+        "texts": asdict(texts),
+        "engines": [{**asdict(engine), "files": directory_bytes(Path(engine.path))[1]} for engine in engines],
+        "runs": [asdict(run) for run in runs],
+        "targets": list(targets),
+    }

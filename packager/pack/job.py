@@ -1,0 +1,199 @@
+"""`langtrim pack` as a library call: trim (unless given a trimmed directory), export to ONNX, optimize,
+quantize, and write a bundle (format v1, see `langtrim.runtime.bundle`) atomically."""
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.models.families import PROVENANCE_FILE, architecture, usage_of
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.outputs import atomic_output_dir, check_output_dir
+from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
+from langtrim.packager.pack.quantize import VariantSettings
+from langtrim.packager.selection.choose import SelectionSettings
+from langtrim.packager.selection.languages import Language
+from langtrim.packager.trim.job import ID_MAP_FILE, REPORT_FILE, Progress, TrimReport, run_trim
+from langtrim.runtime import bundle
+from langtrim.runtime.errors import UsageError
+
+
+@dataclass(frozen=True)
+class PackReport:
+    trim: TrimReport
+    variant: str  # e.g. "int8/emb-per-row/fused"
+    trimmed_fp32_onnx_mb: float
+    bundle_mb: float
+    manifest: dict[str, Any]
+    output: str
+    parity: ParityReport
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {**asdict(self), "trim": json.loads(self.trim.to_json())},
+            indent=2,
+            ensure_ascii=False,
+            default=str,
+        )
+
+
+def is_trimmed_directory(path: Path) -> bool:
+    """A directory written by `langtrim trim` (it carries the id map and the trim report)."""
+    return (path / ID_MAP_FILE).is_file() and (path / REPORT_FILE).is_file()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _max_length(config: dict[str, Any], tokenizer_config: dict[str, Any]) -> int:
+    positions = architecture(config).max_positions(config)
+    declared = tokenizer_config.get("model_max_length")
+    return (
+        min(positions, int(declared)) if isinstance(declared, int | float) and declared < 1e6 else positions
+    )
+
+
+def _source_record(report: TrimReport, source_dir: Path) -> bundle.SourceModel:
+    provenance = _read_json(source_dir / PROVENANCE_FILE)
+    revision = source_dir.name if source_dir.parent.name == "snapshots" else None  # a hub snapshot
+    sha256 = provenance.get("weights_sha256") or bundle.file_sha256(*sorted(source_dir.glob("*.safetensors")))
+    return bundle.SourceModel(report.model, report.model_description, revision=revision, sha256=str(sha256))
+
+
+def _write_hf_files(staging: Path, trimmed_dir: Path, config: dict[str, Any], max_length: int) -> None:
+    """config.json, tokenizer files and the id map: a bundle is also a plain Hugging Face ONNX folder."""
+    shutil.copy2(trimmed_dir / "config.json", staging / bundle.HF_CONFIG_FILE)
+    shutil.copy2(trimmed_dir / "tokenizer.json", staging / bundle.TOKENIZER_FILE)
+    shutil.copy2(trimmed_dir / ID_MAP_FILE, staging / bundle.ID_MAP_FILE)
+    tokenizer_config = _read_json(trimmed_dir / "tokenizer_config.json")
+    specials = _read_json(trimmed_dir / "special_tokens_map.json")
+    tokenizer_json = _read_json(trimmed_dir / "tokenizer.json")
+    if "pad_token" not in tokenizer_config:
+        padding = tokenizer_json.get("padding") or {}
+        pad = specials.get("pad_token") or padding.get("pad_token")
+        if pad is None and config.get("pad_token_id") is not None:
+            by_id = {token["id"]: token["content"] for token in tokenizer_json.get("added_tokens", [])}
+            pad = by_id.get(config["pad_token_id"])
+        if pad is not None:
+            tokenizer_config["pad_token"] = pad
+    tokenizer_config["model_max_length"] = max_length
+    (staging / bundle.HF_TOKENIZER_CONFIG_FILE).write_text(
+        json.dumps(tokenizer_config, indent=2, ensure_ascii=False)
+    )
+    if not specials:
+        specials = {key: tokenizer_config[key] for key in tokenizer_config if key.endswith("_token")}
+    (staging / bundle.HF_SPECIAL_TOKENS_FILE).write_text(json.dumps(specials, indent=2, ensure_ascii=False))
+
+
+def _original_model_dir(source: ModelSource, report: TrimReport, allow_pickle: bool) -> Path:
+    """The untrimmed model to measure parity against (for a trimmed input, the model it was cut from)."""
+    if not is_trimmed_directory(source.path):
+        return source.path
+    from langtrim.packager.models.default_model import DEFAULT_MODEL_NAME
+    from langtrim.packager.models.sources import resolve_model
+
+    name = None if report.model == DEFAULT_MODEL_NAME else report.model
+    return resolve_model(name, allow_pickle=allow_pickle).path
+
+
+def run_pack(
+    source: ModelSource,
+    languages: Sequence[Language],
+    *,
+    out: Path,
+    corpora: Sequence[CorpusSpec] = (),
+    settings: SelectionSettings = SelectionSettings(),
+    variant: VariantSettings = VariantSettings(),
+    force: bool = False,
+    allow_pickle: bool = False,
+    gates: Gates = Gates(),
+    eval_texts: dict[str, Path] | None = None,
+    allow_parity_failure: bool = False,
+    progress: Progress = lambda step: None,
+) -> PackReport:
+    """Build the bundle `out` from `source`; a trimmed directory (from `langtrim trim`) is packed as it is.
+
+    The last step measures parity against the original model (see `parity.py`); when a gate fails, nothing
+    is written at `out` and GateFailure is raised, unless `allow_parity_failure` (the manifest says failed).
+    """
+    from langtrim.packager.pack.export import export_onnx
+    from langtrim.packager.pack.quantize import build_onnx_variant
+
+    check_output_dir(out, force=force)
+    with tempfile.TemporaryDirectory(prefix="langtrim-pack-") as work_name:
+        work = Path(work_name)
+        if is_trimmed_directory(source.path):
+            if languages or corpora:
+                raise UsageError(
+                    f"{source.name!r} is already trimmed: drop --languages and --corpus to pack it"
+                )
+            trimmed_dir = source.path
+            report = TrimReport(**{**_read_json(source.path / REPORT_FILE), "coverage": []})
+            source_dir = source.path
+        else:
+            trimmed_dir = work / "trimmed"
+            report = run_trim(
+                source,
+                languages,
+                out=trimmed_dir,
+                corpora=corpora,
+                settings=settings,
+                allow_pickle=allow_pickle,
+                progress=progress,
+            )
+            source_dir = source.path
+        config = _read_json(trimmed_dir / "config.json")
+        progress("exporting to ONNX")
+        exported = export_onnx(trimmed_dir, work / "onnx")
+        progress(f"optimizing and quantizing ({variant.name})")
+        with atomic_output_dir(out, force=force) as staging:
+            build_onnx_variant(exported.onnx_path, staging / bundle.MODEL_FILE, variant, config=config)
+            max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
+            _write_hf_files(staging, trimmed_dir, config, max_length)
+            usage = usage_of(source_dir, is_default=source.is_default)
+            labels = [
+                label for _, label in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())
+            ]
+            id_map = json.loads((staging / bundle.ID_MAP_FILE).read_text())
+            manifest = bundle.write_manifest(
+                staging,
+                source=_source_record(report, source_dir),
+                languages=report.languages,
+                selection=bundle.SelectionRecord(settings=report.selection_settings, sources=report.sources),
+                vocab=bundle.VocabSizes(id_map["original_vocab_size"], len(id_map["kept_original_ids"])),
+                quantization=bundle.Quantization(variant.quantize, variant.embeddings),
+                optimization=variant.optimize,
+                task=exported.task,  # type: ignore[arg-type]
+                pooling=usage.pooling,
+                normalize=usage.normalize,
+                max_length=max_length,
+                prompts=usage.prompts,
+                labels=labels if exported.task == bundle.TEXT_CLASSIFICATION else (),
+            )
+            progress("measuring parity against the original model")
+            parity = measure_parity(
+                staging,
+                _original_model_dir(source, report, allow_pickle),
+                source_model=report.model,
+                eval_texts=eval_texts,
+                gates=gates,
+            )
+            write_parity(staging, parity)
+            manifest = bundle.read_manifest(staging, verify="none")
+            if not parity.passed and not allow_parity_failure:
+                raise GateFailure(parity)
+            bundle_bytes = sum(entry.size for entry in manifest.files.values())
+        return PackReport(
+            trim=report,
+            variant=variant.name,
+            trimmed_fp32_onnx_mb=round(exported.onnx_path.stat().st_size / 1e6, 1),
+            bundle_mb=round(bundle_bytes / 1e6, 1),
+            manifest=bundle.manifest_to_json(manifest),
+            output=str(out),
+            parity=parity,
+        )

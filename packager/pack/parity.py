@@ -1,0 +1,285 @@
+"""Parity report: how far a bundle is from its original PyTorch model, per language, on real text.
+
+Trimming and quantization change different things, so the report tells them apart:
+- coverage: does the trimmed tokenizer reproduce the original tokenization?
+- trim effect: PyTorch trimmed model vs the original (exactly 0 on identically tokenized sentences);
+- export effect: the bundle (ONNX, maybe quantized) vs the PyTorch trimmed model;
+- end to end: the bundle vs the original, the figure users care about and the one the gates read.
+The PyTorch trimmed model is rebuilt in memory from the original and the bundle's id map, so a report can
+be recomputed for any bundle from its source model alone.
+"""
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from langtrim.packager.errors import ParityError, SelectionError
+from langtrim.packager.models.tokenizer import unpadded
+from langtrim.packager.trim.coverage import TATOEBA_CREDIT, Coverage, measure_coverage, shipped_sentences
+from langtrim.packager.trim.tokenizer_remap import IdMap
+from langtrim.runtime.bundle import TEXT_CLASSIFICATION
+
+PARITY_FORMAT = 1
+_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Thresholds a bundle must meet per measured language (end to end, bundle vs original)."""
+
+    min_mean_cosine: float = 0.99
+    min_p1_cosine: float = 0.95  # the 1st percentile: the worst sentences but one in a hundred
+    max_unk_rate: float = 0.01
+
+    def check(self) -> "Gates":
+        for name, value in asdict(self).items():
+            if not 0.0 <= value <= 1.0 or math.isnan(value):
+                raise SelectionError(
+                    f"parity gate {name}={value} is out of range: give a number between 0 and 1"
+                )
+        return self
+
+
+@dataclass(frozen=True)
+class CosineStats:
+    mean: float
+    min: float
+    p1: float  # 1st percentile
+
+    @classmethod
+    def of(cls, a: np.ndarray, b: np.ndarray) -> "CosineStats":
+        cosines = np.sum(_unit(a) * _unit(b), axis=1)
+        return cls(float(cosines.mean()), float(cosines.min()), float(np.percentile(cosines, 1)))
+
+
+@dataclass(frozen=True)
+class LanguageParity:
+    language: str
+    text_source: str
+    coverage: Coverage
+    trim_max_abs_diff: float | None  # last hidden states, identically tokenized sentences; None if none
+    trim_cosine: CosineStats
+    export_cosine: CosineStats
+    end_to_end_cosine: CosineStats
+    label_agreement: float | None = None  # classifiers: share of same argmax, bundle vs original
+    max_probability_diff: float | None = None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    source_model: str
+    gates: Gates
+    languages: list[LanguageParity]
+    not_measured: list[str]  # languages with no evaluation text
+    prompt: str  # prefix added to every sentence (e5's "query: "), or ""
+    format: int = PARITY_FORMAT
+
+    @property
+    def passed(self) -> bool:
+        return all(language.passed for language in self.languages)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "passed": self.passed}, indent=2, ensure_ascii=False)
+
+    def summary(self) -> dict[str, Any]:
+        """What the manifest keeps of the report."""
+        return {
+            "passed": self.passed,
+            "gates": asdict(self.gates),
+            "not_measured": self.not_measured,
+            "languages": {
+                p.language: {
+                    "identical_tokenization": round(p.coverage.identical_share, 4),
+                    "unk_rate": round(p.coverage.unk_rate, 5),
+                    "cosine_mean": round(p.end_to_end_cosine.mean, 5),
+                    "cosine_p1": round(p.end_to_end_cosine.p1, 5),
+                    "cosine_min": round(p.end_to_end_cosine.min, 5),
+                    "passed": p.passed,
+                }
+                for p in self.languages
+            },
+        }
+
+
+class GateFailure(ParityError):
+    """A bundle missed a parity gate; `report` says which language and which figure."""
+
+    def __init__(self, report: ParityReport) -> None:
+        missed = "; ".join(f"{p.language}: {', '.join(p.failures)}" for p in report.languages if p.failures)
+        super().__init__(
+            f"parity gate missed ({missed}): no bundle written; keep more tokens (--corpus, lower --threshold), "
+            "quantize less (--quantize-embeddings fp32, --quantize none), or pass --allow-parity-failure"
+        )
+        self.report = report
+
+
+def write_parity(bundle_dir: Path, report: ParityReport) -> None:
+    """parity.json in the bundle, and its summary in the manifest (files re-hashed)."""
+    from langtrim.runtime.bundle import PARITY_FILE, record_parity
+
+    (bundle_dir / PARITY_FILE).write_text(report.to_json(), encoding="utf-8")
+    record_parity(bundle_dir, report.summary())
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _pool(hidden, mask, pooling: str):  # torch tensors [b, s, d], [b, s]
+    if pooling == "cls":
+        return hidden[:, 0]
+    weights = mask[..., None].to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+def _torch_outputs(
+    model, tokenizer: Tokenizer, texts: Sequence[str], pooling: str, max_length: int, classifier: bool
+):
+    """Pooled vectors (classifiers: logits) and per-sentence last hidden states of a PyTorch model, in batches."""
+    import torch
+
+    tokenizer = unpadded(tokenizer)
+    tokenizer.enable_truncation(max_length)
+    pad_id = int(model.config.pad_token_id or 0)
+    tokenizer.enable_padding(pad_id=pad_id)
+    pooled, hidden_states = [], []
+    encoder = model if classifier else model.base_model  # skip a masked-LM head's vocabulary-sized logits
+    with torch.no_grad():
+        for start in range(0, len(texts), _BATCH):
+            encodings = tokenizer.encode_batch(list(texts[start : start + _BATCH]))
+            ids = torch.tensor([e.ids for e in encodings])
+            mask = torch.tensor([e.attention_mask for e in encodings])
+            output = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+            last = output.hidden_states[-1]
+            pooled.append((output.logits if classifier else _pool(last, mask, pooling)).numpy())
+            hidden_states += [last[i, : int(mask[i].sum())].numpy() for i in range(len(encodings))]
+    return np.concatenate(pooled), hidden_states
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def load_eval_texts(
+    languages: Sequence[str], eval_texts: dict[str, Path]
+) -> dict[str, tuple[str, list[str]]]:
+    """Per language: (description, sentences), from --eval-text or the shipped Tatoeba sentences."""
+    from langtrim.packager.counting.corpus import iter_corpus_lines
+
+    found: dict[str, tuple[str, list[str]]] = {}
+    for language in languages:
+        if language in eval_texts:
+            lines = [line for line in iter_corpus_lines(eval_texts[language]) if line.strip()]
+            found[language] = (f"{eval_texts[language]} ({len(lines)} lines)", lines)
+        elif sentences := shipped_sentences(language):
+            found[language] = (
+                f"Tatoeba sentences shipped with langtrim, {TATOEBA_CREDIT} ({len(sentences)})",
+                sentences,
+            )
+    unknown = set(eval_texts) - set(languages)
+    if unknown:
+        raise SelectionError(
+            f"--eval-text names {', '.join(sorted(unknown))}, not a language of the bundle ({', '.join(languages)})"
+        )
+    return found
+
+
+def measure_parity(
+    bundle_dir: Path,
+    original_dir: Path,
+    *,
+    source_model: str,
+    eval_texts: dict[str, Path] | None = None,
+    gates: Gates = Gates(),
+) -> ParityReport:
+    """Compare the bundle with its original PyTorch model on real sentences of each of its languages."""
+    import copy
+
+    from langtrim.packager.models.sources import ModelSource, load_model
+    from langtrim.packager.trim.surgery import trim_model
+    from langtrim.runtime import Encoder
+    from langtrim.runtime.bundle import ID_MAP_FILE, read_manifest
+
+    gates.check()
+    manifest = read_manifest(bundle_dir, verify="size")
+    id_map = IdMap.from_json((bundle_dir / ID_MAP_FILE).read_text(encoding="utf-8"))
+    original_tokenizer = Tokenizer.from_file(str(original_dir / "tokenizer.json"))
+    trimmed_tokenizer = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
+    original = load_model(ModelSource(original_dir, source_model, "", is_default=False))
+    trimmed = trim_model(copy.deepcopy(original), id_map)
+    encoder = Encoder(bundle_dir, verify="none")
+    prompt = next(iter(manifest.prompts.values()), "")
+    texts_by_language = load_eval_texts(list(manifest.languages), dict(eval_texts or {}))
+    pooling, max_length = manifest.pooling, manifest.max_length
+    classifier = manifest.task == TEXT_CLASSIFICATION
+
+    results = []
+    for language, (text_source, sentences) in texts_by_language.items():
+        texts = [prompt + sentence for sentence in sentences]
+        coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
+        original_out, original_hidden = _torch_outputs(
+            original, original_tokenizer, texts, pooling, max_length, classifier
+        )
+        trimmed_out, trimmed_hidden = _torch_outputs(
+            trimmed, trimmed_tokenizer, texts, pooling, max_length, classifier
+        )
+        if classifier:
+            bundle_out = encoder.probabilities(texts)
+            original_probabilities = _softmax(original_out)
+        else:
+            bundle_out = encoder.embed(texts, normalize=False)
+        identical = [
+            i
+            for i, (a, b) in enumerate(zip(original_hidden, trimmed_hidden, strict=True))
+            if a.shape == b.shape
+            and id_map.is_kept(original_tokenizer.encode(texts[i]).ids[:max_length]).all()
+        ]
+        trim_diff = max(
+            (float(np.abs(original_hidden[i] - trimmed_hidden[i]).max()) for i in identical), default=None
+        )
+        comparable = (
+            (original_probabilities, _softmax(trimmed_out)) if classifier else (original_out, trimmed_out)
+        )
+        end_to_end = CosineStats.of(bundle_out, comparable[0])
+        failures = []
+        if end_to_end.mean < gates.min_mean_cosine:
+            failures.append(f"mean cosine {end_to_end.mean:.4f} < {gates.min_mean_cosine}")
+        if end_to_end.p1 < gates.min_p1_cosine:
+            failures.append(f"1st-percentile cosine {end_to_end.p1:.4f} < {gates.min_p1_cosine}")
+        if coverage.unk_rate > gates.max_unk_rate:
+            failures.append(f"unknown-token rate {coverage.unk_rate:.4f} > {gates.max_unk_rate}")
+        results.append(
+            LanguageParity(
+                language=language,
+                text_source=text_source,
+                coverage=coverage,
+                trim_max_abs_diff=trim_diff,
+                trim_cosine=CosineStats.of(*comparable[::-1]),
+                export_cosine=CosineStats.of(bundle_out, comparable[1]),
+                end_to_end_cosine=end_to_end,
+                label_agreement=float(np.mean(bundle_out.argmax(1) == original_out.argmax(1)))
+                if classifier
+                else None,
+                max_probability_diff=float(np.abs(bundle_out - comparable[0]).max()) if classifier else None,
+                failures=failures,
+            )
+        )
+    return ParityReport(
+        source_model=source_model,
+        gates=gates,
+        languages=results,
+        not_measured=[language for language in manifest.languages if language not in texts_by_language],
+        prompt=prompt,
+    )

@@ -1,0 +1,3 @@
+from langtrim.runtime.server.process import main
+
+main()
