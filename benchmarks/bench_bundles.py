@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.sources import ModelSource, load_tokenizer, read_config
 from langtrim.packager.models.tokenizer import special_token_ids, tokenizer_model_type
 from langtrim.packager.models.weights import summarize_weights
 from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.packager.selection.choose import SelectionSettings
 from langtrim.packager.selection.languages import parse_languages
-from langtrim.packager.trim.coverage import shipped_sentences
+from langtrim.packager.shipped_text import shipped_sentences
 from langtrim.packager.trim.job import ID_MAP_FILE, REPORT_FILE, SizeFigures, TrimReport, run_trim
 from langtrim.packager.trim.tokenizer_remap import IdMap
 from langtrim.runtime.bundle import read_manifest

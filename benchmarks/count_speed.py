@@ -78,7 +78,7 @@ def write_text(
 ) -> Path:
     """Lines of ~`paragraph_bytes` of real sentences (one sentence a line for 0), one language each, until
     the file holds `megabytes`."""
-    from langtrim.packager.trim.coverage import shipped_sentences
+    from langtrim.packager.shipped_text import shipped_sentences
 
     sentences = {language: shipped_sentences(language) or [] for language in languages}
     missing = [language for language, found in sentences.items() if not found]
@@ -245,11 +245,11 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
             seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
             n_lines = sum(map(len, blocks))
         elif method in ("count", "count_lines"):
-            from langtrim.packager.counting import counter as count_tokens
+            from langtrim.packager.counting import counter
             from langtrim.packager.counting.plan import count_corpus
 
             if method == "count_lines":  # the word cache off: every line through the tokenizer
-                count_tokens.word_rule = lambda tokenizer: None
+                counter.word_rule = lambda tokenizer: None
 
             out = work / f"count-{tokenizer_name}-{os.getpid()}.npz"
             started, cpu_started = time.perf_counter(), _cpu_seconds()
@@ -258,11 +258,8 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
             n_lines = stats.n_lines
             out.unlink()
         elif method.startswith("dask:"):
-            from langtrim.packager.counting.dask_cluster import (
-                count_corpus_dask,
-                dask_client,
-                prepare_workers,
-            )
+            from langtrim.packager.counting.dask_cluster import DaskExecutor, dask_client, prepare_workers
+            from langtrim.packager.counting.plan import count_corpus
 
             out = work / f"dask-{tokenizer_name}-{os.getpid()}.npz"
             with dask_client(f"local:{method.split(':')[1]}") as client:
@@ -271,8 +268,13 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
                 prepare_workers(client, tokenizer)  # builds the tokenizer on each worker: not timed below
                 prepare_seconds = time.perf_counter() - started
                 started, cpu_started = time.perf_counter(), _cpu_seconds()
-                stats = count_corpus_dask(
-                    tokenizer, [path], language="fr", out=out, client=client, shard_bytes=1_000_000
+                stats = count_corpus(
+                    tokenizer,
+                    [path],
+                    language="fr",
+                    out=out,
+                    executor=DaskExecutor(client),
+                    shard_bytes=1_000_000,
                 )
                 seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
             n_lines = stats.n_lines

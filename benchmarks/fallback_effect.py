@@ -24,7 +24,7 @@ from langtrim.packager.models.families import MULTILINGUAL_E5
 from langtrim.packager.models.sources import ModelSource, load_model
 from langtrim.packager.selection.choose import SelectionSettings, choose_tokens
 from langtrim.packager.selection.languages import parse_languages
-from langtrim.packager.trim.coverage import shipped_sentences
+from langtrim.packager.shipped_text import shipped_sentences
 from langtrim.packager.trim.surgery import trim_model
 from langtrim.packager.trim.tokenizer_remap import IdMap, remap_tokenizer
 

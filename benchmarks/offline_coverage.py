@@ -38,7 +38,7 @@ from langtrim.packager.selection.threshold import frequent_token_ids
 from langtrim.packager.selection.wordfreq_source import (
     DEFAULT_TOP_N_WORDS,
     DEFAULT_WORDS_PER_LINE,
-    wordfreq_line_frequencies,
+    wordfreq_statistics,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def prepare(tokenizer, code, fraction, top_n_words, words_per_line, repeat) -> L
     seconds = []
     for _ in range(repeat):
         started = time.perf_counter()
-        frequencies = wordfreq_line_frequencies(
+        frequencies = wordfreq_statistics(
             tokenizer, code, top_n_words=top_n_words, words_per_line=words_per_line
         )
         seconds.append(time.perf_counter() - started)

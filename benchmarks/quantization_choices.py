@@ -372,7 +372,7 @@ def main() -> None:
     from langtrim.packager.bench.results import machine, versions
     from langtrim.packager.pack.export import export_onnx
     from langtrim.packager.pack.quantize import onnx_bytes
-    from langtrim.packager.trim.coverage import shipped_sentences
+    from langtrim.packager.shipped_text import shipped_sentences
 
     languages = args.languages.split(",")
     work = args.work or Path(tempfile.mkdtemp(prefix="langtrim-qc-"))

@@ -310,7 +310,7 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 def tatoeba_sentences() -> list[str]:
-    from langtrim.packager.trim.coverage import shipped_sentences
+    from langtrim.packager.shipped_text import shipped_sentences
 
     sentences = [s for language in LANGUAGES for s in (shipped_sentences(language) or [])]
     random.Random(0).shuffle(sentences)

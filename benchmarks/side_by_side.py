@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_bundles  # noqa: E402
 
+from langtrim.packager.bench.job import write_results
 from langtrim.packager.bench.measure import (  # noqa: E402
     Engine,
     bench_texts,
@@ -41,9 +42,8 @@ from langtrim.packager.bench.measure import (  # noqa: E402
     parse_threads,
     torch_engine,
 )
-from langtrim.packager.bench.report import write_results  # noqa: E402
 from langtrim.packager.bench.results import Target, check_targets, results_json  # noqa: E402
-from langtrim.packager.counting.corpus import CorpusSpec, parse_corpus_option  # noqa: E402
+from langtrim.packager.counting.inputs import CorpusSpec, parse_corpus_options  # noqa: E402
 from langtrim.packager.models.sources import ModelSource, load_tokenizer, resolve_model  # noqa: E402
 from langtrim.packager.selection.choose import SelectionSettings  # noqa: E402
 
@@ -116,10 +116,10 @@ def _family_engines(
 def _corpora(values: list[str], languages: set[str], smoke: bool) -> list[CorpusSpec]:
     """--corpus values, plus the shipped sentences for languages wordfreq has no list for (every language
     in smoke mode, where counting 500 lines is quicker than reading wordfreq's lists)."""
-    given = [parse_corpus_option(value) for value in values]
+    given = parse_corpus_options(values)
     covered = {spec.language for spec in given}
     shipped = languages if smoke else languages & set(NO_WORDFREQ)
-    return given + [CorpusSpec(code, TATOEBA / f"{code}.txt") for code in sorted(shipped - covered)]
+    return given + [CorpusSpec(code, (str(TATOEBA / f"{code}.txt"),)) for code in sorted(shipped - covered)]
 
 
 def main() -> None:
@@ -245,7 +245,7 @@ def main() -> None:
         "verify": args.verify,
         "prompt": prompt,
         "headline": headline.label,
-        "corpora": {spec.language: str(spec.path) for spec in corpora},
+        "corpora": {spec.language: list(spec.paths) for spec in corpora},
         "duration_s": round(time.perf_counter() - started),
     }
     results = results_json(engines, runs, texts, settings_record, targets)

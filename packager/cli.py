@@ -14,12 +14,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+# Defaults come from the modules that own them. Only light modules are imported here: `langtrim serve` runs
+# where only the runtime and the serve extra are installed (numpy and tokenizers, but no fsspec or torch).
+from langtrim.packager.counting.inputs import DEFAULT_SHARD_BYTES, DEFAULT_TEXT_COLUMN
+from langtrim.packager.pack.parity import Gates
+from langtrim.packager.pack.quantize import DEFAULT_VARIANT, EMBEDDING_MODES, OPTIMIZE_LEVELS, QUANTIZE_MODES
+from langtrim.packager.selection.choose import SOURCE_NAMES
+from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS
+from langtrim.packager.selection.threshold import DEFAULT_THRESHOLD
 from langtrim.runtime.errors import LangtrimError, UsageError
 
 if TYPE_CHECKING:
-    from langtrim.packager.counting.corpus import CorpusSpec
+    from langtrim.packager.counting.inputs import CorpusSpec
     from langtrim.packager.selection.choose import SelectionSettings
     from langtrim.packager.selection.languages import Language
+
+GATES = Gates()
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -43,15 +53,15 @@ CorpusOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--corpus",
-        help="LANG=PATH text corpus (plain or .gz, one line per sentence), or token statistics from "
-        "`langtrim count` (.npz); repeatable.",
+        help="LANG=PATH: text, one sentence or paragraph a line (plain, .gz, .bz2, .xz, .zst, Parquet, a "
+        "directory or an fsspec URL), or token statistics from `langtrim count` (.npz); repeatable.",
     ),
 ]
 SourceOpt = Annotated[
     str,
     typer.Option(
-        help="Token source for languages without --corpus: auto (the paper's lists for mBERT-vocabulary "
-        "models, else wordfreq), wordfreq, or paper."
+        help=f"Token source for languages without --corpus, one of {', '.join(SOURCE_NAMES)}: auto is the "
+        "paper's lists for mBERT-vocabulary models, else wordfreq."
     ),
 ]
 ThresholdOpt = Annotated[
@@ -128,12 +138,10 @@ def _selection_inputs(
     fallback: bool,
     keep_text: list[str] | None,
 ) -> tuple[list["Language"], list["CorpusSpec"], "SelectionSettings"]:
-    from langtrim.packager.counting.corpus import parse_corpus_option
+    from langtrim.packager.counting.inputs import parse_corpus_options
     from langtrim.packager.selection.choose import SelectionSettings
     from langtrim.packager.selection.languages import parse_languages
 
-    if source not in ("auto", "wordfreq", "paper"):
-        raise UsageError(f"--source {source!r} is not one of auto, wordfreq, paper")
     settings = SelectionSettings(
         threshold=threshold,
         max_tokens_per_language=max_tokens_per_language,
@@ -141,7 +149,7 @@ def _selection_inputs(
         fallback=fallback,
         keep_texts=tuple(keep_text or ()),
     )
-    return parse_languages(languages), [parse_corpus_option(value) for value in corpus or []], settings
+    return parse_languages(languages), parse_corpus_options(corpus or []), settings
 
 
 @app.command()
@@ -153,7 +161,7 @@ def trim(
     ] = None,
     corpus: CorpusOpt = None,
     source: SourceOpt = "auto",
-    threshold: ThresholdOpt = 0.0005,
+    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
     max_tokens_per_language: MaxTokensOpt = None,
     fallback: FallbackOpt = True,
     keep_text: KeepTextOpt = None,
@@ -206,30 +214,33 @@ def pack(
     quantize: Annotated[
         str,
         typer.Option(
-            help="Weights: none (fp32), int8 (dynamic, fastest), int8-block (MatMulNBits, closest to fp32) or int4."
+            help=f"Weights, one of {', '.join(QUANTIZE_MODES)}: none is fp32, int8 dynamic (fastest), "
+            "int8-block MatMulNBits (closest to fp32)."
         ),
-    ] = "int8",
+    ] = DEFAULT_VARIANT.quantize,
     quantize_embeddings: Annotated[
-        str, typer.Option(help="Word-embedding table: fp32, per-tensor (int8) or per-row (int8).")
-    ] = "per-row",
+        str,
+        typer.Option(help=f"Word-embedding table, one of {', '.join(EMBEDDING_MODES)} (the last two int8)."),
+    ] = DEFAULT_VARIANT.embeddings,
     optimize: Annotated[
         str,
         typer.Option(
-            help="Graph optimization: none, basic (onnxruntime), fused (transformer fusions; slower at batch 32 on e5)."
+            help=f"Graph optimization, one of {', '.join(OPTIMIZE_LEVELS)}: basic is onnxruntime's, fused adds "
+            "transformer fusions (slower at batch 32 on e5)."
         ),
-    ] = "basic",
+    ] = DEFAULT_VARIANT.optimize,
     corpus: CorpusOpt = None,
     source: SourceOpt = "auto",
-    threshold: ThresholdOpt = 0.0005,
+    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
     max_tokens_per_language: MaxTokensOpt = None,
     fallback: FallbackOpt = True,
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,
     eval_text: EvalTextOpt = None,
-    min_cosine: MinCosineOpt = 0.99,
-    min_p1_cosine: MinP1CosineOpt = 0.95,
-    max_unk_rate: MaxUnkRateOpt = 0.01,
+    min_cosine: MinCosineOpt = GATES.min_mean_cosine,
+    min_p1_cosine: MinP1CosineOpt = GATES.min_p1_cosine,
+    max_unk_rate: MaxUnkRateOpt = GATES.max_unk_rate,
     allow_parity_failure: Annotated[
         bool,
         typer.Option(
@@ -284,11 +295,10 @@ def pack(
         print_pack_report(report, stdout)
 
 
-def _eval_texts(values: list[str] | None) -> dict[str, Path]:
-    from langtrim.packager.counting.corpus import parse_corpus_option
+def _eval_texts(values: list[str] | None) -> dict[str, tuple[str, ...]]:
+    from langtrim.packager.counting.inputs import parse_corpus_options
 
-    specs = [parse_corpus_option(value) for value in values or []]
-    return {spec.language: spec.path for spec in specs}
+    return {spec.language: spec.paths for spec in parse_corpus_options(values or [], "--eval-text")}
 
 
 @app.command()
@@ -308,11 +318,11 @@ def count(
     ] = None,
     min_line_chars: Annotated[
         int, typer.Option(help="Skip lines shorter than this, stripped (5: the paper's len(line) > 5).")
-    ] = 5,
-    text_column: Annotated[str, typer.Option(help="Text column of Parquet inputs.")] = "text",
+    ] = DEFAULT_MIN_LINE_CHARS,
+    text_column: Annotated[str, typer.Option(help="Text column of Parquet inputs.")] = DEFAULT_TEXT_COLUMN,
     shard_mb: Annotated[
         float, typer.Option(help="Shard size in MB: byte ranges of plain files; checkpoint interval.")
-    ] = 64.0,
+    ] = DEFAULT_SHARD_BYTES / 1e6,
     dask: Annotated[
         str | None, typer.Option(help="Count on a local Dask cluster: local or local:N (N workers).")
     ] = None,
@@ -329,7 +339,7 @@ def count(
     Example: langtrim count --corpus fr=wiki/fr.txt.zst --out fr.npz
     """
     from langtrim.packager.counting.job import CountSettings, count_tokenizer, plan_jobs, run_count
-    from langtrim.packager.counting.report import count_progress_bars, count_results_json, print_count_results
+    from langtrim.packager.report import count_progress_bars, count_results_json, print_count_results
 
     if out is None:
         raise UsageError("no output: pass --out FILE.npz (one language) or --out DIR (several)")
@@ -361,9 +371,9 @@ def parity(
         typer.Option(help="The original model (hub id or directory). Default: the bundle's source."),
     ] = None,
     eval_text: EvalTextOpt = None,
-    min_cosine: MinCosineOpt = 0.99,
-    min_p1_cosine: MinP1CosineOpt = 0.95,
-    max_unk_rate: MaxUnkRateOpt = 0.01,
+    min_cosine: MinCosineOpt = GATES.min_mean_cosine,
+    min_p1_cosine: MinP1CosineOpt = GATES.min_p1_cosine,
+    max_unk_rate: MaxUnkRateOpt = GATES.max_unk_rate,
     allow_pickle: AllowPickleOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -451,8 +461,9 @@ def bench(
     Size, peak memory, load time, cold start, batch-1 latency and batch-32 throughput, on real sentences.
     Example: langtrim bench en-fr-de.bundle --repeats 5 --out bench/
     """
-    from langtrim.packager.bench.measure import bench_bundle, parse_threads
-    from langtrim.packager.bench.report import print_bench, write_results
+    from langtrim.packager.bench.job import bench_bundle, write_results
+    from langtrim.packager.bench.measure import parse_threads
+    from langtrim.packager.bench.report import print_bench
 
     with stderr.status("measuring") as status:
         results = bench_bundle(
@@ -471,53 +482,26 @@ def bench(
         print_bench(results, stdout)
 
 
-@app.command()
-def serve(
-    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
-    host: Annotated[
-        str, typer.Option(help="Address to listen on; 0.0.0.0 accepts other machines.")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
-    threads: Annotated[
-        int | None, typer.Option(help="onnxruntime intra-op threads (default: all cores).")
-    ] = None,
-    batching: Annotated[
-        bool, typer.Option(help="Run the texts of requests that wait together in one inference.")
-    ] = True,
-    max_texts: Annotated[int, typer.Option(help="Texts per request; more is 413.")] = 128,
-    max_text_chars: Annotated[int, typer.Option(help="Characters per text; more is 413.")] = 8192,
-    max_body_bytes: Annotated[int, typer.Option(help="Request body bytes; more is 413.")] = 4 * 1024 * 1024,
-    max_inflight: Annotated[
-        int, typer.Option(help="Requests admitted at once; more get 503 with Retry-After.")
-    ] = 64,
-    truncate: Annotated[
-        bool, typer.Option(help="Truncate texts over the model's max_length unless a request says otherwise.")
-    ] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn's log level: warning, info, debug.")] = "info",
-) -> None:
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def serve(ctx: typer.Context) -> None:
     """Serve a bundle over HTTP (text-embeddings-inference and OpenAI compatible), without torch.
 
+    The options are the server's own (`python -m langtrim.runtime.server`): see langtrim serve --help.
     Needs the serve extra: pip install 'langtrim\\[serve]'. Endpoints: POST /embed, /v1/embeddings, /classify;
     GET /health, /info, /metrics, /openapi.json.
     Example: langtrim serve en-fr-de.bundle --port 8080
     """
     try:
-        from langtrim.runtime.server import ServerLimits
-        from langtrim.runtime.server import serve as run_server
+        from langtrim.runtime.server.process import main as server_main
     except ModuleNotFoundError as error:
         raise UsageError(
             f"langtrim serve needs the serve extra ({(error.name or '?').split('.')[0]} is not installed): "
             "pip install 'langtrim[serve]'"
         ) from None
-    logging.getLogger().setLevel(log_level.upper())
-    limits = ServerLimits(
-        max_texts=max_texts,
-        max_text_chars=max_text_chars,
-        max_body_bytes=max_body_bytes,
-        max_inflight=max_inflight,
-        auto_truncate=truncate,
-    )
-    run_server(bundle, host, port, threads, limits=limits, batching=batching, log_level=log_level)
+    server_main(list(ctx.args), prog="langtrim serve")
 
 
 @app.command()

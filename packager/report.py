@@ -1,11 +1,22 @@
-"""Rich tables for people; the same figures are in the reports' JSON for machines."""
+"""What the commands show people: rich tables and progress bars; the same figures are in their JSON.
+
+`trim`, `pack`, `parity` and `inspect` print a report here; `count` shows a live bar per language, then a
+table of the statistics it wrote.
+"""
 
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from langtrim.packager.counting.plan import CountProgress
+from langtrim.packager.selection.stats import TokenStats
 from langtrim.packager.trim.job import TrimReport
 
 if TYPE_CHECKING:
@@ -145,3 +156,81 @@ def print_parity_report(report: "ParityReport", console: Console) -> None:
     for language in report.not_measured:
         table.add_row(language, *["not measured"] * 6, "no text: pass --eval-text")
     console.print(table)
+
+
+# --- langtrim count ------------------------------------------------------------------------------------------
+
+
+class CountProgressBars:
+    """One bar per language over its storage bytes, with lines/s and MB/s of text read by this run."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def update(self, language: str, report: CountProgress) -> None:
+        if language not in self._tasks:
+            self._tasks[language] = self._progress.add_task(language, total=report.bytes_total, rate="")
+        resumed = f", {report.shards_resumed} resumed" if report.shards_resumed else ""
+        self._progress.update(
+            self._tasks[language],
+            completed=report.bytes_done,
+            rate=f"{report.lines_per_second:,.0f} lines/s  {report.megabytes_per_second:.2f} MB/s  "
+            f"shards {report.shards_done}/{report.shards_total}{resumed}",
+        )
+
+
+@contextmanager
+def count_progress_bars(console: Console) -> Iterator[CountProgressBars]:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield CountProgressBars(progress)
+
+
+def _row(stats: TokenStats, out: Path) -> dict[str, object]:
+    return {
+        "language": stats.language,
+        "lines_counted": stats.n_lines,
+        "lines_skipped": stats.n_skipped_lines,
+        "text_bytes": stats.n_bytes,
+        "tokens_seen": int(np.count_nonzero(stats.line_counts)),
+        "vocab_size": stats.vocab_size,
+        "min_line_chars": stats.min_line_chars,
+        "tokenizer_sha256": stats.tokenizer_sha256,
+        "output": str(out),
+    }
+
+
+def count_results_json(results: Sequence[TokenStats], outs: Sequence[Path]) -> str:
+    return json.dumps([_row(stats, out) for stats, out in zip(results, outs, strict=True)], indent=2)
+
+
+def print_count_results(results: Sequence[TokenStats], outs: Sequence[Path], console: Console) -> None:
+    table = Table(title="token statistics")
+    for column in ("language", "lines counted", "lines skipped", "text", "tokens seen"):
+        table.add_column(column, justify="left" if column == "language" else "right")
+    table.add_column("file", overflow="fold")
+    for stats, out in zip(results, outs, strict=True):
+        row = _row(stats, out)
+        table.add_row(
+            stats.language,
+            f"{stats.n_lines:,}",
+            f"{stats.n_skipped_lines:,}",
+            f"{stats.n_bytes / 1e6:,.1f} MB",
+            f"{row['tokens_seen']:,} of {stats.vocab_size:,}",
+            str(out),
+        )
+    console.print(table)
+    if results:
+        console.print(
+            "select tokens from them (any threshold, as often as needed): langtrim trim or pack with "
+            + " ".join(f"--corpus {s.language}={out}" for s, out in zip(results, outs, strict=True)),
+            soft_wrap=True,
+            highlight=False,
+        )

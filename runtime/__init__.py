@@ -26,27 +26,20 @@ from langtrim.runtime.errors import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from langtrim.runtime.encoder import Encoder, Prediction
+    from langtrim.runtime.encoder import Encoder, Prediction, Tokenized
 
     __version__: str
 
-_LAZY = {"Encoder": "langtrim.runtime.encoder", "Prediction": "langtrim.runtime.encoder"}
+_LAZY = {name: "langtrim.runtime.encoder" for name in ("Encoder", "Prediction", "Tokenized")}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     if name == "__version__":
-        # Read on first use: importlib.metadata costs ~15 ms and 3 MB of RSS in every process that loads a
-        # bundle, and only the server, the CLI and manifest writing need the version.
-        from importlib.metadata import PackageNotFoundError, version
+        from langtrim.runtime.version import langtrim_version
 
-        try:
-            found = version("langtrim")
-        except PackageNotFoundError:  # running from a source tree that was not installed
-            found = "0.0.0"
-        globals()["__version__"] = found
-        return found
+        return langtrim_version()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -58,6 +51,7 @@ __all__ = [
     "LangtrimError",
     "Manifest",
     "Prediction",
+    "Tokenized",
     "UsageError",
     "__version__",
     "read_manifest",

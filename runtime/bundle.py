@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeGuard, get_args
 import numpy as np
 
 from langtrim.runtime.errors import BundleError
+from langtrim.runtime.version import langtrim_version
 
 FORMAT_VERSION = 1  # the format this langtrim writes, and the newest it reads
 OLDEST_READABLE_FORMAT = 1
@@ -167,11 +168,10 @@ def write_manifest(
         graph_inputs, graph_outputs = graph_io_names(root / MODEL_FILE)
         inputs = graph_inputs if inputs is None else inputs
         outputs = graph_outputs if outputs is None else outputs
-    from langtrim.runtime import __version__  # not at the top: the package imports this module
 
     manifest = Manifest(
         format_version=FORMAT_VERSION,
-        langtrim_version=__version__,
+        langtrim_version=langtrim_version(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         source=source,
         languages=tuple(languages),

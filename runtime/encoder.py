@@ -87,6 +87,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Tokenized:
+    """Texts as the model sees them, tokenized once: what `Encoder.outputs` runs and what a server counts."""
+
+    ids: list[np.ndarray]  # per text: int64 ids, prompt and special tokens included, cut to max_length
+    lengths: list[int]  # per text: tokens before the cut; above max_length means the text was truncated
+
+
+@dataclass(frozen=True)
 class Prediction:
     label: str  # the most probable class
     score: float  # its probability (softmax over the classifier's logits)
@@ -111,6 +119,8 @@ class Encoder:
         self._label = str(bundle)
         # The tokenizer first: the memory its loading frees is reused by the session, 2 MB less peak RSS.
         self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
+        processor = self._tokenizer.post_processor
+        self._special_per_text = processor.num_special_tokens_to_add(False) if processor is not None else 0
         self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
         self._input_types = _check_graph(self._session, self.manifest, self._label)
         # id_map.json is read on the first embed_ids() call, the only one that needs it: parsing and checking
@@ -152,7 +162,10 @@ class Encoder:
         _check_batch_size(batch_size)
         prefix = self._prompt_prefix(prompt)
         vectors = self._each_run(
-            items, lambda window: self._tokenize([prefix + text for text in window]), batch_size, self._pooled
+            items,
+            lambda window: self._tokenize([prefix + text for text in window]).ids,
+            batch_size,
+            self._pooled,
         )
         return l2_normalize(vectors) if normalized else vectors
 
@@ -187,7 +200,10 @@ class Encoder:
         _check_batch_size(batch_size)
         prefix = self._prompt_prefix(prompt)
         logits = self._each_run(
-            items, lambda window: self._tokenize([prefix + text for text in window]), batch_size, self._run
+            items,
+            lambda window: self._tokenize([prefix + text for text in window]).ids,
+            batch_size,
+            self._run,
         )
         return softmax(logits.astype(np.float32))
 
@@ -202,11 +218,44 @@ class Encoder:
             for i, row in zip(best, probabilities, strict=True)
         ]
 
+    def tokenize(self, texts: Sequence[str], *, prompt: str | None = None) -> Tokenized:
+        """The texts' ids as `embed` and `probabilities` run them, and each text's length before truncation.
+
+        For callers that must look at the tokens before running them (a server refusing over-long texts,
+        counting tokens for usage): `outputs(tokenized.ids)` then runs them without tokenizing again.
+        """
+        items = _check_texts(texts)
+        return self._tokenize([self._prompt_prefix(prompt) + text for text in items])
+
+    def outputs(self, ids: Sequence[np.ndarray], *, batch_size: int = 32) -> np.ndarray:
+        """The model's answer for ids from `tokenize`, in order: pooled embeddings [n, dim] float32, not
+        normalised (feature-extraction bundles), or class probabilities [n, labels] (text-classification)."""
+        sequences = [
+            np.asarray(item, dtype=np.int64) for item in _as_list(ids, "ids", "id arrays from tokenize()")
+        ]
+        _check_batch_size(batch_size)
+
+        def as_given(window: Sequence[np.ndarray]) -> list[np.ndarray]:
+            return list(window)
+
+        if self.manifest.task == TEXT_CLASSIFICATION:
+            return softmax(self._each_run(sequences, as_given, batch_size, self._run).astype(np.float32))
+        return self._each_run(sequences, as_given, batch_size, self._pooled)
+
     # --- steps --------------------------------------------------------------------------------------------
 
-    def _tokenize(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's ids (special tokens included, truncated to max_length), unpadded."""
-        return [np.asarray(e.ids, dtype=np.int64) for e in self._tokenizer.encode_batch(texts)]
+    def _tokenize(self, texts: list[str]) -> Tokenized:
+        """Each text's ids (special tokens included, cut to max_length), unpadded, and its full length.
+
+        The tokenizer truncates; what it cut comes back as overflowing pieces, each with the special tokens
+        again, so the full length is read off them instead of encoding the text a second time.
+        """
+        ids, lengths = [], []
+        for encoding in self._tokenizer.encode_batch(texts):
+            ids.append(np.asarray(encoding.ids, dtype=np.int64))
+            cut = sum(len(piece.ids) - self._special_per_text for piece in encoding.overflowing)
+            lengths.append(len(encoding.ids) + cut)
+        return Tokenized(ids, lengths)
 
     def _each_run(
         self,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.trim.coverage import shipped_sentences
+from langtrim.packager.shipped_text import shipped_sentences
 
 DATA = Path(__file__).parent / "data"
 MBERT_VOCAB = DATA / "bert-base-multilingual-cased-vocab.txt"

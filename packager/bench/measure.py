@@ -2,13 +2,13 @@
 
 An engine is a model as some process would serve it: the original in PyTorch (transformers), or a bundle in
 the torch-free runtime (`langtrim.runtime.Encoder`; an untrimmed bundle is the original exported to ONNX).
-Every figure but the size comes from fresh processes (`bench_child`), one per engine, thread count and
+Every figure but the size comes from fresh processes (`child`), one per engine, thread count and
 repetition; the repetitions go round all engines in turn, so a busy spell on the machine hits every engine
 alike. Each figure is summarised as the median over processes with its min and max; a process's latency
 p50/p95 are over its own requests. Every engine gets the same texts (`bench_texts`).
 
 `benchmarks/side_by_side.py` builds the bundles and runs the whole comparison; `langtrim bench` runs one
-bundle against its source model (`bench_bundle`).
+bundle against its source model (`job.bench_bundle`).
 """
 
 import json
@@ -27,7 +27,7 @@ from tokenizers import Tokenizer
 from langtrim.packager.errors import BenchError
 from langtrim.packager.outputs import directory_bytes
 from langtrim.packager.pack.quantize import onnx_bytes
-from langtrim.packager.trim.coverage import shipped_sentences
+from langtrim.packager.shipped_text import shipped_sentences
 from langtrim.runtime.bundle import MODEL_FILE, read_manifest
 from langtrim.runtime.errors import UsageError
 
@@ -321,45 +321,3 @@ def parse_threads(value: str) -> list[int]:
     if not counts or min(counts) < 1:
         raise UsageError(f"--threads {value!r}: give positive thread counts and/or 'all', e.g. 1,all")
     return sorted(counts)
-
-
-def bench_bundle(
-    bundle: Path,
-    *,
-    against: str | None = None,
-    threads: Sequence[int] = (1,),
-    repeats: int = 3,
-    allow_pickle: bool = False,
-    progress: Callable[[str], None] = lambda message: None,
-) -> dict[str, Any]:
-    """`langtrim bench`: a bundle against its source model in PyTorch (`against`, default the manifest's
-    source), on the shipped sentences of the bundle's languages with its first prompt; returns the results
-    JSON (see `results_json`)."""
-    from langtrim.packager.models.default_model import DEFAULT_MODEL_NAME
-    from langtrim.packager.models.sources import load_tokenizer, resolve_model
-
-    manifest = read_manifest(bundle, verify="full")
-    name = against or manifest.source.name
-    source = resolve_model(None if name == DEFAULT_MODEL_NAME else name, allow_pickle=allow_pickle)
-    family = Path(name).name
-    variant = manifest.quantization.mode if manifest.quantization.mode != "none" else "fp32"
-    onnx = bundle_engine(bundle, f"bundle ({variant}, {manifest.optimization})", family)
-    original = torch_engine(source.path, "PyTorch original", family, like=onnx)
-    prompt = next(iter(manifest.prompts.values()), "")
-    texts = bench_texts(load_tokenizer(source), manifest.languages, prompt=prompt)
-    engines = [original, onnx]
-    runs = measure(engines, texts, threads=threads, repeats=repeats, progress=progress)
-    from langtrim.packager.bench.results import results_json
-
-    settings = {
-        "command": f"langtrim bench {bundle} --repeats {repeats} --threads {','.join(map(str, threads))}",
-        "mode": "bundle",
-        "source": family,
-        "languages": list(manifest.languages),
-        "repeats": repeats,
-        "warmup_processes": 1,
-        "threads": list(threads),
-        "verify": "full",
-        "prompt": prompt,
-    }
-    return results_json(engines, runs, texts, settings)

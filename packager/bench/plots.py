@@ -1,5 +1,5 @@
 """PNG plots of a benchmark run (matplotlib, imported only here): bars per engine, and lines against the
-number of languages. Read from the results JSON, like the tables in `bench_report`."""
+number of languages. Read from the results JSON, like the tables in `report`."""
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path

@@ -1,12 +1,10 @@
-"""Benchmark results for people: Markdown tables, and a rich table for the CLI (plots: `bench_plots`).
+"""Benchmark results for people: Markdown tables, and a rich table for the CLI (plots: `plots`).
 
 Everything here reads the results JSON that `langtrim.packager.bench.results.results_json` builds, so the
 tables can be redrawn from a saved run.
 """
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -226,17 +224,6 @@ def markdown(results: Results) -> str:
     if results["targets"]:
         parts += [f"## Targets ({settings['headline']}, 1 thread)", targets_table(results)]
     return "\n\n".join(parts) + "\n"
-
-
-def write_results(results: Results, out: Path, stem: str) -> list[Path]:
-    """`stem`.json, `stem`.md and the plots into `out`; returns the paths written."""
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, markdown_path = out / f"{stem}.json", out / f"{stem}.md"
-    json_path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    markdown_path.write_text(markdown(results), encoding="utf-8")
-    from langtrim.packager.bench.plots import plots
-
-    return [json_path, markdown_path, *plots(results, out, stem)]
 
 
 def print_bench(results: Results, console: Console) -> None:

@@ -1,6 +1,6 @@
 """What a benchmark run measured, as plain JSON: the machine, the versions, every raw figure, the targets.
 
-`results_json` is what `benchmarks/side_by_side.py` and `langtrim bench` write; `bench_report` draws its
+`results_json` is what `benchmarks/side_by_side.py` and `langtrim bench` write; `report` draws its
 tables and plots from it, so a saved run can be redrawn.
 """
 

@@ -2,14 +2,13 @@
 
 The statistic is the paper's: for every token id, the number of lines it occurs in (a token repeated in a line
 counts once), and beside it the total number of occurrences. Per block of about 1 MB of text, the tokenizer
-encodes all lines in one call (in parallel, in Rust; see `count_encode`), or, where that is exact (mBERT's
-WordPiece, XLM-R's SentencePiece Unigram), only the words it has not met before (`count_words`); numpy
+encodes all lines in one call (in parallel, in Rust; see `encode`), or, where that is exact (mBERT's
+WordPiece, XLM-R's SentencePiece Unigram), only the words it has not met before (`words`); numpy
 de-duplicates (line, token) pairs by sorting one integer key per occurrence, so no Python loop runs per token.
 
 A line counts when it has at least `min_line_chars` characters after stripping surrounding whitespace;
-shorter lines are read and skipped. The default, 5, is the paper's: its notebook keeps `len(line) > 5` with
-`line` still ending in its newline, that is lines of 5 characters or more. Lines are split on "\\n"; a "\\r"
-before it is dropped, so CRLF files count like LF files.
+shorter lines are read and skipped (the default is `selection.stats.DEFAULT_MIN_LINE_CHARS`, the paper's).
+Lines are split on "\\n"; a "\\r" before it is dropped, so CRLF files count like LF files.
 """
 
 import threading
@@ -18,42 +17,23 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from langtrim.packager.counting.encode import encode_lines, line_separators
-from langtrim.packager.counting.inputs import DEFAULT_TEXT_COLUMN, Shard, text_blocks
+from langtrim.packager.counting.inputs import DEFAULT_TEXT_COLUMN, Shard, split_lines, text_blocks
 from langtrim.packager.counting.words import WordCache, word_rule
-from langtrim.packager.models.tokenizer import id_bound
 from langtrim.packager.selection.stats import TokenStats
-
-DEFAULT_MIN_LINE_CHARS = 5
 
 # Blocks being encoded while the caller counts one (each ~1 MB of text, so memory stays flat in corpus size).
 # With one, the cores waited while a block's ids became numpy arrays (Python, one core); with two, that work
 # overlaps the next block's encoding: on 2 cores, 10 MB, medians of 4, mBERT paragraphs 6.99 -> 7.36 MB/s,
 # sentences 5.87 -> 6.08, e5 paragraphs ~+4%; peak RSS +17 MB.
 BLOCKS_AHEAD = 2
-_LINES_PER_BLOCK = 8192  # for lines given one by one: a few MB of paragraphs, a fraction of one of sentences
 BlockCallback = Callable[[int, int, int], None]  # (storage bytes, lines, text bytes) read by one block
 # A block being encoded: (lengths, ids) to come, and lines read, text bytes, storage bytes.
 _Pending = tuple[Future[tuple[np.ndarray, np.ndarray]], int, int, int]
-
-
-def split_lines(text: str, min_line_chars: int) -> tuple[list[str], int]:
-    """The lines of `text` long enough to count, and the number of lines read (the last "\\n" optional)."""
-    if not text:
-        return [], 0
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
-    if text.endswith("\n"):
-        lines.pop()
-    if min_line_chars > 0:
-        return [line for line in lines if len(line.strip()) >= min_line_chars], len(lines)
-    return lines, len(lines)
 
 
 @dataclass(frozen=True)
@@ -79,7 +59,7 @@ _last_line_encoder_lock = threading.Lock()
 
 def line_encoder(tokenizer: Tokenizer, id_type: type, language: str) -> LineEncoder:
     """Lines of `language` -> (lengths, ids): word by word through a cache where that is exact
-    (`count_words`), else joined lines (`count_encode`).
+    (`words`), else joined lines (`encode`).
 
     The encoder of the tokenizer and language last counted in this process is kept, so that the shards of a
     count, and the tasks a Dask worker runs, share its word cache: a fresh cache re-encodes the frequent
@@ -184,21 +164,6 @@ class LineCounter:
             n_skipped_lines=self.n_skipped_lines,
             n_bytes=self.n_bytes,
         )
-
-
-def count_lines(
-    tokenizer: Tokenizer, lines: Iterable[str], *, language: str, min_line_chars: int
-) -> LineCounter:
-    """Counts of lines given one by one (`trim --corpus` on a text file), in blocks as `langtrim count` has."""
-    vocab_size = id_bound(tokenizer)
-    counter = LineCounter(vocab_size, min_line_chars)
-    encode = line_encoder(tokenizer, _id_type(vocab_size), language)
-    iterator = iter(lines)
-    while block := list(islice(iterator, _LINES_PER_BLOCK)):
-        counted = [line for line in block if len(line.strip()) >= min_line_chars]
-        lengths, ids = encode(counted)
-        counter.add(EncodedBlock(lengths, ids, len(block), n_bytes=0, storage=0))  # lines, not bytes, come in
-    return counter
 
 
 def iter_shard_parts(

@@ -1,6 +1,6 @@
 """Count token statistics on a Dask cluster: one task per shard, merged (and checkpointed) by the client.
 
-The shards, checkpoints and result are those of `count.py`, so a Dask count equals a single-process count
+`DaskExecutor` counts the shards, checkpoints and result of `plan.py`'s `count_corpus`, so a Dask count equals a single-process count
 exactly (integer sums), and an interrupted Dask count resumes with either. Workers need the same langtrim
 and `tokenizers` versions as the client (checked before counting), and must reach the input paths or URLs
 (shared storage, or object storage through fsspec); only the client writes, next to `--out`. The tokenizer
@@ -11,7 +11,7 @@ travels to each worker as its JSON string and is built there once. Dask is impor
 import logging
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,15 +20,7 @@ from tokenizers import Tokenizer
 
 from langtrim.packager.counting.counter import count_shard
 from langtrim.packager.counting.inputs import Shard
-from langtrim.packager.counting.plan import (
-    DEFAULT_MIN_LINE_CHARS,
-    DEFAULT_SHARD_BYTES,
-    DEFAULT_TEXT_COLUMN,
-    ProgressCallback,
-    ProgressTracker,
-    finish_count,
-    start_count,
-)
+from langtrim.packager.counting.plan import CountPlan, ProgressTracker
 from langtrim.packager.errors import SelectionError
 from langtrim.packager.models.tokenizer import unpadded
 from langtrim.packager.selection.stats import TokenStats, tokenizer_sha256
@@ -172,39 +164,18 @@ def _count_on_worker(
     )
 
 
-def count_corpus_dask(
-    tokenizer: Tokenizer,
-    inputs: Sequence[str | os.PathLike[str]],
-    *,
-    language: str,
-    out: str | os.PathLike[str],
-    client: Any,
-    min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
-    text_column: str = DEFAULT_TEXT_COLUMN,
-    progress: ProgressCallback | None = None,
-    overwrite: bool = False,
-) -> TokenStats:
-    """`count_corpus` with every shard counted on a worker of a Dask `client` (see `dask_client`).
+class DaskExecutor:
+    """Counts a plan's shards as tasks on the workers of a Dask `client` (see `dask_client`), one per shard.
 
-    This process plans the shards, checkpoints each finished one in `OUT.partial/` and sums them, so an
-    interrupted count resumes (with Dask or without) and the result equals a single-process count exactly.
-    `progress` is called once per finished shard.
+    Pass it to `count_corpus(..., executor=DaskExecutor(client))`. This process keeps planning, checkpointing
+    and summing, so the result equals a single-process count exactly; progress comes once per finished shard.
     """
-    plan = start_count(
-        tokenizer,
-        inputs,
-        language=language,
-        out=out,
-        min_line_chars=min_line_chars,
-        shard_bytes=shard_bytes,
-        text_column=text_column,
-        overwrite=overwrite,
-    )
-    tracker = ProgressTracker(plan, progress)
-    pending = plan.pending()
-    if pending:
-        distributed = _import_distributed()
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def count(self, plan: CountPlan, pending: list[tuple[int, Shard]], tracker: ProgressTracker) -> None:
+        client, distributed = self.client, _import_distributed()
         prepare_workers(client, plan.tokenizer)
         tokenizer_json = client.scatter(plan.tokenizer.to_str(), broadcast=True)
         run = uuid.uuid4().hex[:12]  # task keys unique to this count, even on a shared scheduler
@@ -234,4 +205,3 @@ def count_corpus_dask(
                 tracker.shard_done(shard, 0)
         finally:
             client.cancel(list(futures))
-    return finish_count(plan)

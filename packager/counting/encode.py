@@ -112,7 +112,7 @@ def _encode_joined(
             texts.append(text.join(lines[start:end]) + text)
             start, size = end, 0
     encodings = _encode(tokenizer)(texts, add_special_tokens=False)
-    flat = np.fromiter(chain.from_iterable(encoding.ids for encoding in encodings), dtype=id_type)
+    flat: np.ndarray = np.fromiter(chain.from_iterable(encoding.ids for encoding in encodings), dtype=id_type)
     ends = np.flatnonzero(flat == separator_id)  # one after each line's last id
     if len(ends) != len(lines):
         return None

@@ -1,4 +1,5 @@
-"""Corpus inputs for counting: find the files, cut them into shards, read a shard as blocks of whole lines.
+"""Corpus inputs, for every command that reads text (`count`, `trim`/`pack --corpus`, `--eval-text`): find the
+files, cut them into shards, read a shard as blocks of whole lines.
 
 Inputs are text files (plain, `.gz`, `.bz2`, `.xz`, `.zst`), Parquet files (`.parquet`, `.pq`) with a text
 column, and directories of them (every file below, sorted, except names starting with "." or "_" such as
@@ -21,9 +22,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-import fsspec
-
 from langtrim.packager.errors import SelectionError
+from langtrim.packager.selection.languages import parse_languages
 from langtrim.runtime.errors import UsageError
 
 DEFAULT_SHARD_BYTES = 64 * 1024 * 1024
@@ -32,6 +32,35 @@ _BLOCK_BYTES = 1024 * 1024  # text per block, so per encode_batch call: large en
 _PARQUET_ROWS = 64  # rows per Parquet record batch; lines then gather into blocks of _BLOCK_BYTES
 _CODECS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd"}
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """A user's corpus for one language (`--corpus fr=PATH`, repeatable): files, directories or fsspec URLs.
+
+    Paths stay strings as written (`~` expanded): a `Path` would fold the `//` of `s3://bucket`.
+    """
+
+    language: str
+    paths: tuple[str, ...]
+
+
+def parse_corpus_options(values: Sequence[str], option: str = "--corpus") -> list[CorpusSpec]:
+    """`LANG=PATH` options, grouped by language in the order given; unknown language codes are refused."""
+    paths: dict[str, list[str]] = {}
+    for value in values:
+        language, sep, path = value.partition("=")
+        if not sep or not language.strip() or not path.strip():
+            raise UsageError(
+                f"{option} {value!r} is not LANG=PATH: write it as e.g. {option} fr=corpus/fr.txt.gz"
+            )
+        path = path.strip()
+        paths.setdefault(language.strip().lower(), []).append(
+            path if "://" in path else os.path.expanduser(path)
+        )
+    if paths:
+        parse_languages(",".join(paths))  # refuses unknown codes, naming the known ones
+    return [CorpusSpec(language, tuple(found)) for language, found in paths.items()]
 
 
 @dataclass(frozen=True)
@@ -75,6 +104,9 @@ def input_kind(url: str) -> str:
 
 def _list_files(value: str) -> list[tuple[str, dict[str, Any]]]:
     """(url, fsspec info) of each file an input names: itself, or the files below a directory, sorted."""
+    import fsspec  # here, not at the top: the CLI (also `langtrim serve`, without the packager extra) reads
+    # this module's defaults
+
     try:
         fs, path = fsspec.core.url_to_fs(value)
     except (ImportError, ValueError) as error:
@@ -110,6 +142,7 @@ def _stamp(info: dict[str, Any]) -> str:
 
 
 def _parquet_shards(url: str, shard_bytes: int, text_column: str) -> list[Shard]:
+    import fsspec
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -175,6 +208,30 @@ def plan_shards(
 
 
 # --- reading -----------------------------------------------------------------------------------------------
+
+
+def split_lines(text: str, min_line_chars: int) -> tuple[list[str], int]:
+    """The lines of `text` long enough to count, and the number of lines read (the last "\\n" optional)."""
+    if not text:
+        return [], 0
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    if min_line_chars > 0:
+        return [line for line in lines if len(line.strip()) >= min_line_chars], len(lines)
+    return lines, len(lines)
+
+
+def iter_lines(
+    inputs: Sequence[str | os.PathLike[str]], *, text_column: str = DEFAULT_TEXT_COLUMN
+) -> Iterator[str]:
+    """Every line of the inputs, in order, without line ends: what `--eval-text` reads, with count's reader."""
+    shards, _ = plan_shards(inputs, text_column=text_column)
+    for shard in shards:
+        for text, _, _ in text_blocks(shard, text_column):
+            yield from split_lines(text, 0)[0]
 
 
 class _ZstdReader(io.RawIOBase):
@@ -269,6 +326,8 @@ def text_blocks(shard: Shard, text_column: str, skip: int = 0) -> Iterator[tuple
     `skip` (compressed files only) starts after that many bytes of decompressed text, a line boundary where
     an earlier, interrupted count stopped. Blocks hold about 1 MB of text and end with a whole line.
     """
+    import fsspec
+
     if shard.kind == "parquet":
         yield from _parquet_blocks(shard, text_column)
         return
@@ -307,6 +366,7 @@ def text_blocks(shard: Shard, text_column: str, skip: int = 0) -> Iterator[tuple
 
 def _parquet_blocks(shard: Shard, text_column: str) -> Iterator[tuple[str, int, int]]:
     """Blocks of a Parquet shard: its non-null values joined by newlines (so one value may hold many lines)."""
+    import fsspec
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq

@@ -1,11 +1,11 @@
-"""`langtrim count` as a library call: one statistics file per language, counted here or on a Dask cluster.
+"""`langtrim count` as a library call, and the statistics of a `--corpus` for `trim` and `pack`.
 
 `--corpus fr=PATH` may repeat, for one language (its inputs are counted together) or several; PATH is a
-file, a directory or an fsspec URL, kept as written (a `Path` would fold the `//` of `s3://bucket`). With one
-language, `--out` names the statistics file; with several, a directory that receives `LANG.npz` for each.
+file, a directory or an fsspec URL (see `inputs.parse_corpus_options`). With one language, `--out` names the
+statistics file; with several, a directory that receives `LANG.npz` for each. Counting runs here or on a
+Dask cluster (`dask_cluster`).
 """
 
-import os
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -13,16 +13,21 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from langtrim.packager.counting.plan import (
-    DEFAULT_MIN_LINE_CHARS,
+from langtrim.packager.counting.inputs import (
     DEFAULT_SHARD_BYTES,
     DEFAULT_TEXT_COLUMN,
-    CountProgress,
-    count_corpus,
+    CorpusSpec,
+    parse_corpus_options,
 )
+from langtrim.packager.counting.plan import CountProgress, ShardExecutor, count_corpus, count_in_memory
 from langtrim.packager.errors import OutputError, SelectionError
-from langtrim.packager.selection.languages import parse_languages
-from langtrim.packager.selection.stats import TokenStats
+from langtrim.packager.selection.stats import (
+    DEFAULT_MIN_LINE_CHARS,
+    TokenStats,
+    is_token_stats_file,
+    load_checked,
+    merge_all,
+)
 from langtrim.runtime.errors import UsageError
 
 STATS_SUFFIX = ".npz"
@@ -32,8 +37,7 @@ STATS_SUFFIX = ".npz"
 class CountJob:
     """What to count for one language, and where its statistics go."""
 
-    language: str
-    inputs: tuple[str, ...]  # files, directories or fsspec URLs, as the user wrote them
+    corpus: CorpusSpec
     out: Path
 
 
@@ -47,35 +51,21 @@ class CountSettings:
 
 def plan_jobs(corpus_options: Sequence[str], out: Path) -> list[CountJob]:
     """Group `LANG=PATH` options by language (order kept) and name each language's statistics file."""
-    inputs: dict[str, list[str]] = {}
-    for value in corpus_options:
-        language, sep, path = value.partition("=")
-        if not sep or not language.strip() or not path.strip():
-            raise UsageError(
-                f"--corpus {value!r} is not LANG=PATH: write it as e.g. --corpus fr=corpus/fr.txt.zst"
-            )
-        path = path.strip()
-        inputs.setdefault(language.strip().lower(), []).append(
-            path if "://" in path else os.path.expanduser(path)
-        )
-    if not inputs:
+    corpora = parse_corpus_options(corpus_options)
+    if not corpora:
         raise UsageError(
             "no corpus given: pass --corpus LANG=PATH (a file, a directory or a URL), e.g. fr=fr.txt.gz"
         )
-    parse_languages(",".join(inputs))  # refuses unknown codes, naming the known ones
-    if len(inputs) == 1:
-        (language,) = inputs
-        target = out / f"{language}{STATS_SUFFIX}" if out.is_dir() else out
-        return [CountJob(language, tuple(inputs[language]), target)]
+    if len(corpora) == 1:
+        (corpus,) = corpora
+        return [CountJob(corpus, out / f"{corpus.language}{STATS_SUFFIX}" if out.is_dir() else out)]
     if out.suffix == STATS_SUFFIX or out.is_file():
+        languages = ", ".join(corpus.language for corpus in corpora)
         raise UsageError(
-            f"--out {str(out)!r} is one file but --corpus names {len(inputs)} languages "
-            f"({', '.join(inputs)}): give a directory, which receives LANG{STATS_SUFFIX} for each"
+            f"--out {str(out)!r} is one file but --corpus names {len(corpora)} languages "
+            f"({languages}): give a directory, which receives LANG{STATS_SUFFIX} for each"
         )
-    return [
-        CountJob(language, tuple(paths), out / f"{language}{STATS_SUFFIX}")
-        for language, paths in inputs.items()
-    ]
+    return [CountJob(corpus, out / f"{corpus.language}{STATS_SUFFIX}") for corpus in corpora]
 
 
 def count_tokenizer(model: str | None) -> Tokenizer:
@@ -109,27 +99,55 @@ def run_count(
                 f"{str(job.out)!r} exists: choose another --out, or pass --force to count again"
             )
     if dask is not None:
-        from langtrim.packager.counting.dask_cluster import count_corpus_dask, dask_client
+        from langtrim.packager.counting.dask_cluster import DaskExecutor, dask_client
 
         context = dask_client(dask)
     else:
         context = nullcontext(None)
     results = []
     with context as client:
+        executor: ShardExecutor | None = DaskExecutor(client) if client is not None else None
         for job in jobs:
-            options = dict(
-                language=job.language,
-                out=job.out,
-                min_line_chars=settings.min_line_chars,
-                shard_bytes=settings.shard_bytes,
-                text_column=settings.text_column,
-                overwrite=settings.overwrite,
-                progress=(lambda report, language=job.language: progress(language, report))
-                if progress
-                else None,
+            language = job.corpus.language
+            results.append(
+                count_corpus(
+                    tokenizer,
+                    list(job.corpus.paths),
+                    language=language,
+                    out=job.out,
+                    min_line_chars=settings.min_line_chars,
+                    shard_bytes=settings.shard_bytes,
+                    text_column=settings.text_column,
+                    overwrite=settings.overwrite,
+                    progress=(lambda report, language=language: progress(language, report))
+                    if progress
+                    else None,
+                    executor=executor,
+                )
             )
-            if client is None:
-                results.append(count_corpus(tokenizer, list(job.inputs), **options))
-            else:
-                results.append(count_corpus_dask(tokenizer, list(job.inputs), client=client, **options))
     return results
+
+
+def corpus_statistics(
+    tokenizer: Tokenizer,
+    corpus: CorpusSpec,
+    *,
+    min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
+    text_column: str = DEFAULT_TEXT_COLUMN,
+) -> TokenStats:
+    """The statistics of a `--corpus` of `trim` or `pack`: statistics files `langtrim count` wrote (checked
+    to belong to this tokenizer and language) are read, text is counted in memory, and both add up."""
+    files = [path for path in corpus.paths if "://" not in path and is_token_stats_file(path)]
+    texts = [path for path in corpus.paths if path not in files]
+    parts = [load_checked(path, tokenizer, corpus.language) for path in files]
+    if texts:
+        parts.append(
+            count_in_memory(
+                tokenizer,
+                texts,
+                language=corpus.language,
+                min_line_chars=min_line_chars,
+                text_column=text_column,
+            )
+        )
+    return merge_all(parts)  # refuses parts counted with another minimum line length, naming both

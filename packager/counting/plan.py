@@ -1,8 +1,8 @@
 """`langtrim count` as a library call: count a language's corpus into a token statistics file, resumably.
 
-A count is planned (`start_count`: inputs cut into shards, see `count_inputs`), its shards are counted
-(`count_tokens`) here one after the other or on a Dask cluster (`count_dask`), and the shards' statistics are
-summed into `OUT` (`finish_count`). Each finished shard's statistics are written to `OUT.partial/` first;
+A count is planned (`start_count`: inputs cut into shards, see `inputs`), its shards are counted
+(`counter`) here one after the other or on a Dask cluster (`dask_cluster.DaskExecutor`), and the shards' statistics are
+summed into `OUT` (`finish_count`). `count_in_memory` counts the same way into memory, for `trim --corpus`. Each finished shard's statistics are written to `OUT.partial/` first;
 a compressed file, which is one shard, also saves its running counts every `shard_bytes` of text. A count
 that is interrupted and run again with the same arguments skips what is finished and gives identical
 statistics; run with other arguments, it refuses the checkpoints rather than mix two counts.
@@ -16,15 +16,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tokenizers import Tokenizer
 
-from langtrim.packager.counting.counter import DEFAULT_MIN_LINE_CHARS, iter_shard_parts
+from langtrim.packager.counting.counter import count_shard, iter_shard_parts
 from langtrim.packager.counting.inputs import DEFAULT_SHARD_BYTES, DEFAULT_TEXT_COLUMN, Shard, plan_shards
 from langtrim.packager.errors import OutputError, SelectionError
 from langtrim.packager.models.tokenizer import id_bound, unpadded
-from langtrim.packager.selection.stats import TokenStats, tokenizer_sha256
+from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS, TokenStats, tokenizer_sha256
 from langtrim.runtime.errors import UsageError
 
 __all__ = [
@@ -33,9 +33,12 @@ __all__ = [
     "DEFAULT_TEXT_COLUMN",
     "CountPlan",
     "CountProgress",
+    "LocalExecutor",
     "ProgressCallback",
     "ProgressTracker",
+    "ShardExecutor",
     "count_corpus",
+    "count_in_memory",
     "finish_count",
     "start_count",
 ]
@@ -229,19 +232,25 @@ def finish_count(plan: CountPlan) -> TokenStats:
     total = replace(total, inputs=plan.inputs)
     if total.n_lines == 0:
         shutil.rmtree(plan.checkpoints, ignore_errors=True)
-        if total.n_skipped_lines == 0:
-            raise SelectionError(
-                f"the corpus for {plan.language!r} holds no text ({', '.join(plan.inputs)}): give files with one "
-                "sentence or paragraph a line"
-            )
-        raise SelectionError(
-            f"no line of the corpus for {plan.language!r} has {plan.min_line_chars} characters or more "
-            f"({total.n_skipped_lines:,} shorter lines read): give real text, one sentence or paragraph a line, "
-            "or lower --min-line-chars"
-        )
+        _refuse_empty(total, plan.min_line_chars)
     total.save(plan.out)
     shutil.rmtree(plan.checkpoints, ignore_errors=True)
     return total
+
+
+def _refuse_empty(total: TokenStats, min_line_chars: int) -> None:
+    """SelectionError for statistics that counted no line, saying whether there was no text or only short lines."""
+    where = ", ".join(total.inputs)
+    if total.n_skipped_lines == 0:
+        raise SelectionError(
+            f"the corpus for {total.language!r} holds no text ({where}): give files with one "
+            "sentence or paragraph a line"
+        )
+    raise SelectionError(
+        f"no line of the corpus for {total.language!r} has {min_line_chars} characters or more "
+        f"({total.n_skipped_lines:,} shorter lines read): give real text, one sentence or paragraph a line, "
+        "or lower --min-line-chars"
+    )
 
 
 def _count_shard_resumably(plan: CountPlan, index: int, shard: Shard, tracker: ProgressTracker) -> None:
@@ -279,6 +288,20 @@ def _count_shard_resumably(plan: CountPlan, index: int, shard: Shard, tracker: P
     tracker.shard_done(shard, reported)
 
 
+class ShardExecutor(Protocol):
+    """Counts a plan's pending shards into their checkpoints (`plan.shard_file`), reporting to `tracker`."""
+
+    def count(self, plan: CountPlan, pending: list[tuple[int, Shard]], tracker: ProgressTracker) -> None: ...
+
+
+class LocalExecutor:
+    """Counts the shards in this process, one after the other; the tokenizer uses every core."""
+
+    def count(self, plan: CountPlan, pending: list[tuple[int, Shard]], tracker: ProgressTracker) -> None:
+        for index, shard in pending:
+            _count_shard_resumably(plan, index, shard, tracker)
+
+
 def count_corpus(
     tokenizer: Tokenizer,
     inputs: Sequence[str | os.PathLike[str]],
@@ -290,12 +313,15 @@ def count_corpus(
     text_column: str = DEFAULT_TEXT_COLUMN,
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
+    executor: "ShardExecutor | None" = None,
 ) -> TokenStats:
     """Count a language's corpus into token statistics, written to `out` (an `.npz` file), and return them.
 
-    Resumes from `OUT.partial/` when an earlier run with the same arguments was interrupted; `progress` is
-    called after every block of about 1 MB of text. Raises SelectionError for missing, unreadable, corrupt or
-    empty inputs, OutputError when `out` exists (unless `overwrite`).
+    `executor` counts the shards: here one after the other (the default, `LocalExecutor`), or on a Dask
+    cluster (`dask_cluster.DaskExecutor`); either way this process checkpoints each finished shard in `OUT.partial/` and sums them, so
+    the result is the same to the last count and an interrupted count resumes with either. `progress` is
+    called after every block of about 1 MB of text (with Dask, after every shard). Raises SelectionError for
+    missing, unreadable, corrupt or empty inputs, OutputError when `out` exists (unless `overwrite`).
     """
     plan = start_count(
         tokenizer,
@@ -307,6 +333,7 @@ def count_corpus(
         text_column=text_column,
         overwrite=overwrite,
     )
+    executor = executor or LocalExecutor()
     tracker = ProgressTracker(plan, progress)
     pending = plan.pending()
     if tracker.shards_resumed:
@@ -316,6 +343,41 @@ def count_corpus(
             len(plan.shards),
             len(pending),
         )
-    for index, shard in pending:
-        _count_shard_resumably(plan, index, shard, tracker)
+    if pending:
+        executor.count(plan, pending, tracker)
     return finish_count(plan)
+
+
+def count_in_memory(
+    tokenizer: Tokenizer,
+    inputs: Sequence[str | os.PathLike[str]],
+    *,
+    language: str,
+    min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
+    text_column: str = DEFAULT_TEXT_COLUMN,
+) -> TokenStats:
+    """The statistics `count_corpus` would write, without a file or checkpoints: what `trim --corpus` counts.
+
+    The same reader (every input kind) and the same counting, so `trim --corpus fr=x.txt` and `langtrim count`
+    then `trim --corpus fr=x.npz` select the same tokens.
+    """
+    shards, files = plan_shards(inputs, text_column=text_column)
+    tokenizer = unpadded(tokenizer)
+    sha, vocab_size = tokenizer_sha256(tokenizer), id_bound(tokenizer)
+    total = TokenStats.empty(sha, language, vocab_size, min_line_chars=min_line_chars)
+    for shard in shards:
+        total = total.merge(
+            count_shard(
+                tokenizer,
+                shard,
+                vocab_size=vocab_size,
+                tokenizer_sha=sha,
+                language=language,
+                min_line_chars=min_line_chars,
+                text_column=text_column,
+            )
+        )
+    total = replace(total, inputs=tuple(file.describe(text_column) for file in files))
+    if total.n_lines == 0:
+        _refuse_empty(total, min_line_chars)
+    return total

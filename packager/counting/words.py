@@ -9,7 +9,7 @@ list mBERT 7.9 -> 13.1, e5 5.2 -> 8.8; from 13 languages' lists mixed line by li
 4.2 -> 5.0. benchmarks/count_speed.py measures it (its `count_lines` row is mBERT with the cache off).
 
 This is exact, not an approximation, where the tokenizer is built from parts that allow it; elsewhere,
-or for a line where it might not hold, lines are encoded whole (`count_encode`).
+or for a line where it might not hold, lines are encoded whole (`encode`).
 
 - The BERT family (mBERT, DistilmBERT; `word_rule` gives `every_word=True`): their normalizers map each
   character on its own (`BertNormalizer` cleans, spaces out CJK characters, strips accents through NFD,
@@ -26,7 +26,7 @@ or for a line where it might not hold, lines are encoded whole (`count_encode`).
   normalized text only starts a piece, except at its end, where it becomes a "▁" piece of its own. So a
   line takes this path only if none of its words normalizes to text that ends with a space or holds "▁",
   its last word does not normalize to nothing, and no word holds an added token's text (those are cut out
-  with the spaces beside them). `tests/test_count_words.py` compares both paths with every assigned code
+  with the spaces beside them). `tests/packager/counting/test_words.py` compares both paths with every assigned code
   point right after and right before a space; with e5's charsmap no cluster crosses a space at all, so the
   cluster rule is a margin for other charsmaps.
 
@@ -174,7 +174,7 @@ class WordCache:
         return len(self._index)
 
     def encode_lines(self, lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(lengths [n_lines] int64, ids [sum(lengths)]): as `count_encode.encode_lines` gives them."""
+        """(lengths [n_lines] int64, ids [sum(lengths)]): as `encode.encode_lines` gives them."""
         if not lines:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=self._id_type)
         words_per_line = [line.split(" ") for line in lines]

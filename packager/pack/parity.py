@@ -11,7 +11,7 @@ be recomputed for any bundle from its source model alone.
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from langtrim.packager.counting.inputs import iter_lines
 from langtrim.packager.errors import ParityError, SelectionError
 from langtrim.packager.models.tokenizer import unpadded
-from langtrim.packager.trim.coverage import TATOEBA_CREDIT, Coverage, measure_coverage, shipped_sentences
+from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_sentences
+from langtrim.packager.trim.coverage import Coverage, measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap
 from langtrim.runtime.bundle import TEXT_CLASSIFICATION
 
@@ -173,26 +175,30 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def load_eval_texts(
-    languages: Sequence[str], eval_texts: dict[str, Path]
+    languages: Sequence[str], eval_texts: Mapping[str, Sequence[str]]
 ) -> dict[str, tuple[str, list[str]]]:
-    """Per language: (description, sentences), from --eval-text or the shipped Tatoeba sentences."""
-    from langtrim.packager.counting.corpus import iter_corpus_lines
-
-    found: dict[str, tuple[str, list[str]]] = {}
-    for language in languages:
-        if language in eval_texts:
-            lines = [line for line in iter_corpus_lines(eval_texts[language]) if line.strip()]
-            found[language] = (f"{eval_texts[language]} ({len(lines)} lines)", lines)
-        elif sentences := shipped_sentences(language):
-            found[language] = (
-                f"Tatoeba sentences shipped with langtrim, {TATOEBA_CREDIT} ({len(sentences)})",
-                sentences,
-            )
+    """Per language: (description, sentences), from `--eval-text LANG=PATH` (any input `langtrim count`
+    reads) or else the shipped Tatoeba sentences."""
     unknown = set(eval_texts) - set(languages)
     if unknown:
         raise SelectionError(
             f"--eval-text names {', '.join(sorted(unknown))}, not a language of the bundle ({', '.join(languages)})"
         )
+    found: dict[str, tuple[str, list[str]]] = {}
+    for language in languages:
+        if language in eval_texts:
+            lines = [line for line in iter_lines(eval_texts[language]) if line.strip()]
+            where = ", ".join(map(str, eval_texts[language]))
+            if not lines:
+                raise SelectionError(
+                    f"--eval-text {language}={where} holds no text: give real sentences, one a line"
+                )
+            found[language] = (f"{where} ({len(lines)} lines)", lines)
+        elif sentences := shipped_sentences(language):
+            found[language] = (
+                f"Tatoeba sentences shipped with langtrim, {TATOEBA_CREDIT} ({len(sentences)})",
+                sentences,
+            )
     return found
 
 
@@ -201,7 +207,7 @@ def measure_parity(
     original_dir: Path,
     *,
     source_model: str,
-    eval_texts: dict[str, Path] | None = None,
+    eval_texts: Mapping[str, Sequence[str]] | None = None,
     gates: Gates = Gates(),
 ) -> ParityReport:
     """Compare the bundle with its original PyTorch model on real sentences of each of its languages."""

@@ -1,37 +1,38 @@
 """Choose the kept tokens for a list of languages, each from the best source available for it.
 
-Sources, per language: the user's corpus (`--corpus fr=PATH`: text to count, or the token statistics
-`langtrim count` wrote, so a large corpus is counted once for any number of thresholds) when given;
-otherwise, with `source="auto"`, the paper's published list for mBERT-vocabulary models and the 15 XNLI
-languages, else the offline word-frequency approximation (wordfreq). The special tokens, the pieces of
-the texts the model always sees (such as multilingual-e5's "query: " prefix) and, by default, the fallback
-single-character pieces of the languages' scripts are kept whatever the counts say.
+Sources, per language: the token statistics of the user's corpus when given (counted from text by
+`langtrim.packager.counting`, or read from the file `langtrim count` wrote, so a large corpus is counted once
+for any number of thresholds); otherwise, with `source="auto"`, the paper's published list for
+mBERT-vocabulary models and the 15 XNLI languages, else the offline word-frequency estimate (wordfreq). The
+special tokens, the pieces of the texts the model always sees (such as multilingual-e5's "query: " prefix)
+and, by default, the fallback single-character pieces of the languages' scripts are kept whatever the
+counts say.
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from langtrim.packager.counting.corpus import CorpusSpec, iter_corpus_lines
 from langtrim.packager.errors import SelectionError
 from langtrim.packager.models.tokenizer import special_token_ids, unigram_keep_ids
 from langtrim.packager.selection import paper
 from langtrim.packager.selection.languages import Language
-from langtrim.packager.selection.stats import is_token_stats_file, load_line_frequencies
+from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS, TokenStats
 from langtrim.packager.selection.threshold import (
     DEFAULT_THRESHOLD,
     Selection,
     check_threshold,
-    count_line_frequencies,
     frequent_token_ids,
     union_selection,
 )
+from langtrim.runtime.errors import UsageError
 
 SourceName = Literal["auto", "wordfreq", "paper"]
+SOURCE_NAMES: tuple[str, ...] = ("auto", "wordfreq", "paper")
 log = logging.getLogger(__name__)
 
 
@@ -42,38 +43,47 @@ class SelectionSettings:
     source: SourceName = "auto"  # for languages without a corpus
     fallback: bool = True  # keep single-character pieces of the languages' scripts
     keep_texts: tuple[str, ...] = field(default_factory=tuple)  # texts whose pieces are always kept
-    min_line_chars: int = 1
+    min_line_chars: int = DEFAULT_MIN_LINE_CHARS  # lines of a corpus shorter than this are not counted
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCE_NAMES:
+            raise UsageError(f"--source {self.source!r} is not one of {', '.join(SOURCE_NAMES)}")
+        check_threshold(self.threshold)
+
+
+def check_corpus_languages(languages: Sequence[Language], corpus_languages: Iterable[str]) -> None:
+    """Refuse a corpus for a language that is not selected: its tokens would be counted for nothing."""
+    codes = {language.code for language in languages}
+    for language in corpus_languages:
+        if language not in codes:
+            raise SelectionError(
+                f"--corpus {language}=... names a language not in --languages ({', '.join(sorted(codes))}): "
+                f"add {language} to --languages or drop that corpus"
+            )
 
 
 def _language_ids(
-    tokenizer: Tokenizer, language: Language, corpus: CorpusSpec | None, settings: SelectionSettings
+    tokenizer: Tokenizer, language: Language, stats: TokenStats | None, settings: SelectionSettings
 ) -> tuple[np.ndarray, str]:
-    if corpus is not None and is_token_stats_file(corpus.path):
-        frequencies = load_line_frequencies(corpus.path, tokenizer, language.code)
-    elif corpus is not None:
-        frequencies = count_line_frequencies(
-            tokenizer,
-            iter_corpus_lines(corpus.path),
-            language=language.code,
-            source=f"corpus {corpus.path}",
-            min_line_chars=settings.min_line_chars,
+    if stats is None and (
+        settings.source == "paper"
+        or (
+            settings.source == "auto"
+            and language.code in paper.PAPER_LANGUAGES
+            and paper.has_mbert_vocabulary(tokenizer)
         )
-    elif settings.source == "paper" or (
-        settings.source == "auto"
-        and language.code in paper.PAPER_LANGUAGES
-        and paper.has_mbert_vocabulary(tokenizer)
     ):
         return paper.paper_token_ids(tokenizer, language.code), paper.SOURCE_DESCRIPTION
-    else:
-        from langtrim.packager.selection.wordfreq_source import wordfreq_line_frequencies
+    if stats is None:
+        from langtrim.packager.selection.wordfreq_source import wordfreq_statistics
 
-        frequencies = wordfreq_line_frequencies(tokenizer, language.code)
-    ids = frequent_token_ids(
-        frequencies, threshold=settings.threshold, max_tokens=settings.max_tokens_per_language
-    )
-    if corpus is not None:
-        return ids, f"{frequencies.source} ({frequencies.n_lines:,} lines)"
-    return ids, frequencies.source
+        estimate = wordfreq_statistics(tokenizer, language.code)
+        ids = frequent_token_ids(
+            estimate, threshold=settings.threshold, max_tokens=settings.max_tokens_per_language
+        )
+        return ids, estimate.describe()
+    ids = frequent_token_ids(stats, threshold=settings.threshold, max_tokens=settings.max_tokens_per_language)
+    return ids, f"{stats.describe()} ({stats.n_lines:,} lines)"
 
 
 def text_piece_ids(tokenizer: Tokenizer, texts: Iterable[str]) -> list[int]:
@@ -83,22 +93,16 @@ def text_piece_ids(tokenizer: Tokenizer, texts: Iterable[str]) -> list[int]:
 def choose_tokens(
     tokenizer: Tokenizer,
     languages: Sequence[Language],
-    corpora: Sequence[CorpusSpec] = (),
+    statistics: Mapping[str, TokenStats] | None = None,
     settings: SelectionSettings = SelectionSettings(),
 ) -> Selection:
-    check_threshold(settings.threshold)
-    codes = {language.code for language in languages}
-    by_language = {spec.language: spec for spec in corpora}
-    for spec in corpora:
-        if spec.language not in codes:
-            raise SelectionError(
-                f"--corpus {spec.language}=... names a language not in --languages ({', '.join(sorted(codes))}): "
-                f"add {spec.language} to --languages or drop that corpus"
-            )
+    """The kept tokens of `languages`; `statistics` holds, by language code, those counted from a corpus."""
+    statistics = dict(statistics or {})
+    check_corpus_languages(languages, statistics)
     per_language: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}
     for language in languages:
-        ids, description = _language_ids(tokenizer, language, by_language.get(language.code), settings)
+        ids, description = _language_ids(tokenizer, language, statistics.get(language.code), settings)
         per_language[language.code], sources[language.code] = ids, description
         log.info("%s: %d tokens from %s", language.code, len(ids), description)
 

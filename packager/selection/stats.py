@@ -1,7 +1,8 @@
-"""Token statistics as data: what `langtrim count` writes and selection reads, so a corpus is counted once.
+"""Token statistics: the paper's statistic, as selection reads it and `langtrim count` writes it.
 
-One file holds, for one tokenizer and one language, the number of lines counted and, per token id, the
-number of lines it occurs in (the paper's statistic) and its total number of occurrences. Statistics of the
+Every source of a selection gives one `TokenStats` per language: a counted corpus, a statistics file, or the
+offline word-frequency estimate (`wordfreq_source`). A `TokenStats` holds, for one tokenizer and one language, the number of lines counted and, per token id, the
+number of lines it occurs in (the paper's statistic) and its total number of occurrences. A file holds one. Statistics of the
 same tokenizer, language and minimum line length merge by addition, so shards, files and machines can be
 counted apart and summed. The file is a NumPy `.npz` archive read with `allow_pickle=False`: plain arrays
 and strings only, versioned by `format_version`.
@@ -26,9 +27,11 @@ from tokenizers import Tokenizer
 
 from langtrim.packager.errors import SelectionError
 from langtrim.packager.models.tokenizer import unpadded
-from langtrim.packager.selection.frequencies import LineFrequencies
 
 FORMAT_VERSION = 1
+# A line counts when it has at least this many characters after stripping; shorter lines are read and
+# skipped. 5 is the paper's: its notebook keeps `len(line) > 5` with `line` still ending in its newline.
+DEFAULT_MIN_LINE_CHARS = 5
 _KIND = "langtrim-token-stats"
 _INT_FIELDS = ("n_lines", "n_skipped_lines", "n_bytes", "min_line_chars")
 
@@ -98,14 +101,9 @@ class TokenStats:
             n_bytes=self.n_bytes + other.n_bytes,
         )
 
-    def to_line_frequencies(self, source: str | None = None) -> LineFrequencies:
-        """The statistic selection thresholds (`frequent_token_ids`)."""
-        return LineFrequencies(
-            language=self.language,
-            n_lines=self.n_lines,
-            line_counts=self.line_counts,
-            source=source or f"token statistics of {_describe(self.inputs)}",
-        )
+    def describe(self) -> str:
+        """What was counted, for people: the first input and how many more."""
+        return _describe(self.inputs)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the file atomically: a sibling temporary file replaces `path` once complete."""
@@ -231,9 +229,7 @@ def is_token_stats_file(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def load_line_frequencies(
-    path: str | os.PathLike[str], tokenizer: Tokenizer, language: str
-) -> LineFrequencies:
+def load_checked(path: str | os.PathLike[str], tokenizer: Tokenizer, language: str) -> TokenStats:
     """Statistics from `langtrim count` as selection input, checked to belong to this tokenizer and language."""
     stats = TokenStats.load(path)
     expected = tokenizer_sha256(tokenizer)
@@ -248,4 +244,4 @@ def load_line_frequencies(
             f"token statistics {str(path)!r} are for {stats.language!r}, not {language!r}: pass them as "
             f"--corpus {stats.language}={path}"
         )
-    return stats.to_line_frequencies(f"token statistics {path} of {_describe(stats.inputs)}")
+    return replace(stats, inputs=(f"token statistics {path} of {stats.describe()}",))

@@ -2,8 +2,8 @@
 
 "Load What You Need" (Abdaoui et al. 2020) keeps, for each language, the tokens that occur in at least a
 threshold fraction of that language's lines, takes the union over the chosen languages and always keeps the
-special tokens. Counting is `langtrim count`'s (`count_tokens`): the fast tokenizer, numpy for the per-line
-de-duplication, so a corpus streams through in constant memory.
+special tokens. The statistics come in as `TokenStats` (see `stats`); counting them from a corpus at scale is
+`langtrim.packager.counting`'s job.
 """
 
 import math
@@ -11,33 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from tokenizers import Tokenizer
 
-from langtrim.packager.counting.counter import count_lines
 from langtrim.packager.errors import SelectionError
-from langtrim.packager.models.tokenizer import unpadded
-from langtrim.packager.selection.frequencies import LineFrequencies
+from langtrim.packager.selection.stats import TokenStats
 
 DEFAULT_THRESHOLD = 0.0005  # 0.05% of lines, as the paper's text says
-
-
-def count_line_frequencies(
-    tokenizer: Tokenizer,
-    lines: Iterable[str],
-    *,
-    language: str,
-    source: str,
-    min_line_chars: int = 1,
-) -> LineFrequencies:
-    """Count, for every token id, the number of lines it occurs in (special tokens are not added).
-
-    Lines shorter than `min_line_chars` after stripping are skipped and not counted as lines. The counting
-    is `langtrim count`'s (`count_tokens.count_lines`), on lines already read.
-    """
-    counter = count_lines(unpadded(tokenizer), lines, language=language, min_line_chars=min_line_chars)
-    return LineFrequencies(
-        language=language, n_lines=counter.n_lines, line_counts=counter.line_counts, source=source
-    )
 
 
 def check_threshold(threshold: float) -> float:
@@ -50,7 +28,7 @@ def check_threshold(threshold: float) -> float:
 
 
 def frequent_token_ids(
-    frequencies: LineFrequencies, *, threshold: float = DEFAULT_THRESHOLD, max_tokens: int | None = None
+    stats: TokenStats, *, threshold: float = DEFAULT_THRESHOLD, max_tokens: int | None = None
 ) -> np.ndarray:
     """Ids (ascending) of the tokens seen in at least `threshold` of the lines, at least once.
 
@@ -61,15 +39,15 @@ def frequent_token_ids(
         raise SelectionError(
             f"--max-tokens-per-language {max_tokens} is out of range: give a positive number"
         )
-    if frequencies.n_lines == 0:
+    if stats.n_lines == 0:
         raise SelectionError(
-            f"no line of {frequencies.source} is long enough to count for {frequencies.language!r}: "
+            f"no line of {stats.describe()} is long enough to count for {stats.language!r}: "
             "give a corpus with real text"
         )
-    min_count = max(1, math.ceil(threshold * frequencies.n_lines - 1e-9))
-    kept = np.flatnonzero(frequencies.line_counts >= min_count)
+    min_count = max(1, math.ceil(threshold * stats.n_lines - 1e-9))
+    kept = np.flatnonzero(stats.line_counts >= min_count)
     if max_tokens is not None and len(kept) > max_tokens:
-        order = np.lexsort((kept, -frequencies.line_counts[kept]))
+        order = np.lexsort((kept, -stats.line_counts[kept]))
         kept = np.sort(kept[order[:max_tokens]])
     return kept.astype(np.int64)
 

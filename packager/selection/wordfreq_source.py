@@ -40,8 +40,8 @@ import numpy as np
 import tokenizers
 
 from langtrim.packager.errors import SelectionError
-from langtrim.packager.selection.frequencies import LineFrequencies
 from langtrim.packager.selection.languages import get_language
+from langtrim.packager.selection.stats import TokenStats, tokenizer_sha256
 
 DEFAULT_TOP_N_WORDS = 50_000
 DEFAULT_WORDS_PER_LINE = 200.0
@@ -113,13 +113,13 @@ class _Form:
     line_probability: float
 
 
-def wordfreq_line_frequencies(
+def wordfreq_statistics(
     tokenizer: tokenizers.Tokenizer,
     language: str,
     *,
     top_n_words: int = DEFAULT_TOP_N_WORDS,
     words_per_line: float = DEFAULT_WORDS_PER_LINE,
-) -> LineFrequencies:
+) -> TokenStats:
     """Estimate per-token line counts for `language` from wordfreq, over a nominal `NOMINAL_LINES` lines.
 
     `top_n_words` bounds the words read (most frequent first); `words_per_line` is L in p = 1 - (1 - f)^L.
@@ -161,11 +161,15 @@ def wordfreq_line_frequencies(
         f"wordfreq {code} word list (top {len(listed):,} words, {words_per_line:g} words per line; "
         f"estimated over a nominal {NOMINAL_LINES:,} lines)"
     )
-    return LineFrequencies(
+    line_counts = np.rint(line_probability * NOMINAL_LINES).astype(np.int64)
+    return TokenStats(
+        tokenizer_sha256=tokenizer_sha256(tokenizer),
         language=code,
         n_lines=NOMINAL_LINES,
-        line_counts=np.rint(line_probability * NOMINAL_LINES).astype(np.int64),
-        source=source,
+        line_counts=line_counts,
+        occurrences=line_counts,  # an estimate of lines only: at least one occurrence per line
+        min_line_chars=0,
+        inputs=(source,),
     )
 
 

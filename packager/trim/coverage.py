@@ -1,15 +1,11 @@
 """Coverage on real text: how often the trimmed tokenizer reproduces the original tokenization exactly."""
 
 from dataclasses import dataclass
-from importlib.resources import files
 
-import numpy as np
 from tokenizers import Tokenizer
 
 from langtrim.packager.models.tokenizer import unpadded
 from langtrim.packager.trim.tokenizer_remap import IdMap
-
-TATOEBA_CREDIT = "Tatoeba, tatoeba.org (CC-BY 2.0 FR)"
 
 
 @dataclass(frozen=True)
@@ -21,14 +17,6 @@ class Coverage:
     original_unk_rate: float  # the same for the original tokenizer, for comparison
     tokens_per_sentence_original: float
     tokens_per_sentence_trimmed: float
-
-
-def shipped_sentences(language: str) -> list[str] | None:
-    """Real sentences shipped with langtrim for `language` (Tatoeba), or None when there are none."""
-    resource = files("langtrim.packager") / "data" / "text" / "tatoeba" / f"{language}.txt"
-    if not resource.is_file():
-        return None
-    return [line for line in resource.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def measure_coverage(
@@ -53,11 +41,3 @@ def measure_coverage(
         tokens_per_sentence_original=n_before / len(sentences),
         tokens_per_sentence_trimmed=n_after / len(sentences),
     )
-
-
-def kept_mask_share(sentences: list[str], original: Tokenizer, kept_ids: np.ndarray) -> float:
-    """Share of sentences whose original tokens are all in `kept_ids` (no tokenizer rebuild needed)."""
-    kept = np.zeros(original.get_vocab_size(with_added_tokens=True), dtype=bool)
-    kept[kept_ids] = True
-    encodings = unpadded(original).encode_batch(sentences, add_special_tokens=False)
-    return sum(bool(kept[e.ids].all()) for e in encodings) / len(sentences)

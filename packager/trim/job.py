@@ -9,17 +9,19 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from langtrim.packager.counting.corpus import CorpusSpec
+from langtrim.packager.counting.inputs import CorpusSpec
+from langtrim.packager.counting.job import corpus_statistics
 from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.models.families import PROVENANCE_FILE, usage_of
 from langtrim.packager.models.sources import ModelSource, load_model, load_tokenizer, read_config
 from langtrim.packager.models.tokenizer import tokenizer_model_type
 from langtrim.packager.models.weights import WeightsSummary, projected_after_trim, summarize_weights
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir
-from langtrim.packager.selection.choose import SelectionSettings, choose_tokens
+from langtrim.packager.selection.choose import SelectionSettings, check_corpus_languages, choose_tokens
 from langtrim.packager.selection.languages import Language
 from langtrim.packager.selection.threshold import Selection
-from langtrim.packager.trim.coverage import Coverage, measure_coverage, shipped_sentences
+from langtrim.packager.shipped_text import shipped_sentences
+from langtrim.packager.trim.coverage import Coverage, measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap, remap_tokenizer
 from langtrim.runtime import __version__
 
@@ -138,8 +140,15 @@ def run_trim(
         keep_texts = usage_of(source.path, is_default=source.is_default).keep_texts
         settings = SelectionSettings(**{**asdict(settings), "keep_texts": keep_texts})
 
+    check_corpus_languages(languages, [corpus.language for corpus in corpora])
+    if corpora:
+        progress("counting the corpora")
+    statistics = {
+        corpus.language: corpus_statistics(tokenizer, corpus, min_line_chars=settings.min_line_chars)
+        for corpus in corpora
+    }
     progress("selecting tokens")
-    selection: Selection = choose_tokens(tokenizer, languages, corpora, settings)
+    selection: Selection = choose_tokens(tokenizer, languages, statistics, settings)
     trimmed_tokenizer, id_map = remap_tokenizer(tokenizer, selection.kept_ids)
 
     progress("measuring coverage on real text")

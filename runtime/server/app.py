@@ -9,8 +9,8 @@
 
 Only the routes of the bundle's task are served: an embedding bundle answers /classify with 404 and a
 message saying why, and the reverse. Every error is JSON `{"error": short, "detail": what to do}`.
-The handlers only wire the parts, each testable alone: server_requests (body -> checked texts),
-server_batching (inference off the event loop), server_metrics, server_schemas and server_openapi.
+The handlers only wire the parts, each testable alone: `requests` (body -> checked texts),
+`batching` (inference off the event loop), `metrics`, `schemas` and `openapi`.
 """
 
 import asyncio

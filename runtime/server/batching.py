@@ -3,12 +3,14 @@
 Requests are admitted up to `ServerLimits.max_inflight` (then 503 with Retry-After) and queue as jobs; one
 inference thread runs them, so the event loop never blocks and onnxruntime's intra-op threads have the
 cores to themselves. While it works, new jobs wait; the next round takes every waiting job with the same
-prompt and runs their texts together, sorted by length and cut into chunks that pad little. That pays
-because one onnxruntime call has a fixed cost (with multilingual-e5-small int8 on 2 cores, a one-word text
-takes ~2 ms and a 13-token sentence ~5.5 ms), while padding short texts to a long one costs more than it
-saves. benchmarks/server_load.py measures the effect: +16% requests/s at 16 clients on a busy 2-core machine.
+prompt and runs their texts together. That pays because one onnxruntime call has a fixed cost, which a
+round shares among its requests; the Encoder sorts the round's texts by length into runs that pad little
+(`encoder.length_runs`). benchmarks/server_load.py measures the effect against `--no-batching`.
 
-No web framework here: only asyncio, numpy, tokenizers and the runtime's `Encoder`.
+Each text is tokenized once, by the Encoder (`Encoder.tokenize`): the round refuses over-long texts and
+counts tokens from that, then runs the same ids (`Encoder.outputs`).
+
+No web framework here: only asyncio, numpy and the runtime's `Encoder`.
 """
 
 import asyncio
@@ -21,28 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
 
-from langtrim.runtime.bundle import TEXT_CLASSIFICATION, TOKENIZER_FILE
+from langtrim.runtime.bundle import TEXT_CLASSIFICATION
 from langtrim.runtime.encoder import Encoder
 from langtrim.runtime.server.limits import ApiError, ServerLimits, unavailable
 
 logger = logging.getLogger(__name__)
 
 _WARM_UP_TEXT = "warm-up"
-_CHUNK_TEXTS = 32  # texts per onnxruntime call
-_PADDING_SLACK = 0.25  # a chunk may hold 25% more (padded) tokens than its texts really have
-
-# (tokens, job index, text index) of one text in a round
-_Item = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """A bundle ready to serve: its encoder (warmed up) and a tokenizer to count tokens with."""
+    """A bundle ready to serve: its encoder, warmed up."""
 
     encoder: Encoder
-    counter: Tokenizer  # the bundle's tokenizer without truncation or padding
 
 
 @dataclass(frozen=True)
@@ -66,10 +61,7 @@ def load(bundle_dir: Path, threads: int | None) -> Loaded:
         encoder.probabilities([_WARM_UP_TEXT])
     else:
         encoder.embed([_WARM_UP_TEXT])
-    counter = Tokenizer.from_file(str(bundle_dir / TOKENIZER_FILE))
-    counter.no_truncation()
-    counter.no_padding()
-    return Loaded(encoder, counter)
+    return Loaded(encoder)
 
 
 class Batcher:
@@ -165,54 +157,34 @@ class Batcher:
         return jobs
 
     def _run_round(self, jobs: list[_Job]) -> list[Result | Exception]:
-        """On the inference thread: count tokens, refuse over-long texts, infer in chunks, split the results."""
+        """On the inference thread: tokenize, refuse over-long texts, run the rest together, split the results."""
         assert self.loaded is not None
         encoder, max_length = self.loaded.encoder, self.loaded.encoder.manifest.max_length
-        prefix = encoder.manifest.prompts.get(jobs[0].prompt or "", "")
         refused: dict[int, Exception] = {}
         tokens: dict[int, int] = {}
-        items: list[_Item] = []
+        ids: list[np.ndarray] = []
+        owners: list[int] = []  # the job of each text in `ids`
         for j, job in enumerate(jobs):
-            counts = [len(e.ids) for e in self.loaded.counter.encode_batch([prefix + t for t in job.texts])]
-            too_long = [i for i, n in enumerate(counts) if n > max_length]
+            tokenized = encoder.tokenize(job.texts, prompt=job.prompt)
+            too_long = [i for i, n in enumerate(tokenized.lengths) if n > max_length]
             if too_long and not job.truncate:
                 i = too_long[0]
                 refused[j] = ApiError(
                     413,
                     "text too long",
-                    f"texts[{i}] has {counts[i]} tokens, more than this model's max_length {max_length}: "
+                    f"texts[{i}] has {tokenized.lengths[i]} tokens, more than this model's max_length {max_length}: "
                     'shorten it, or send "truncate": true to keep its first tokens',
                 )
                 continue
-            counts = [min(n, max_length) for n in counts]
-            tokens[j] = sum(counts)
-            items.extend((n, j, i) for i, n in enumerate(counts))
-        outputs: dict[int, np.ndarray] = {}
-        for chunk in length_chunks(items):
-            texts = [jobs[j].texts[i] for _, j, i in chunk]
-            if encoder.manifest.task == TEXT_CLASSIFICATION:
-                values = encoder.probabilities(texts, batch_size=len(texts), prompt=jobs[0].prompt)
+            tokens[j] = sum(len(text_ids) for text_ids in tokenized.ids)
+            ids += tokenized.ids
+            owners += [j] * len(tokenized.ids)
+        outputs = encoder.outputs(ids) if ids else np.empty((0, 0), dtype=np.float32)
+        results: list[Result | Exception] = []
+        for j in range(len(jobs)):
+            if j in refused:
+                results.append(refused[j])
             else:
-                values = encoder.embed(texts, batch_size=len(texts), normalize=False, prompt=jobs[0].prompt)
-            for (_, j, i), row in zip(chunk, values, strict=True):
-                if j not in outputs:
-                    outputs[j] = np.empty((len(jobs[j].texts), values.shape[1]), dtype=np.float32)
-                outputs[j][i] = row
-        return [refused[j] if j in refused else Result(outputs[j], tokens[j]) for j in range(len(jobs))]
-
-
-def length_chunks(items: list[_Item]) -> list[list[_Item]]:
-    """(tokens, ...) items sorted by length and cut where a chunk would pad more than _PADDING_SLACK."""
-    chunks: list[list[_Item]] = []
-    current: list[_Item] = []
-    real = 0
-    for item in sorted(items):
-        padded = item[0] * (len(current) + 1)  # the new item is the chunk's longest
-        if current and (len(current) == _CHUNK_TEXTS or padded > (1 + _PADDING_SLACK) * (real + item[0])):
-            chunks.append(current)
-            current, real = [], 0
-        current.append(item)
-        real += item[0]
-    if current:
-        chunks.append(current)
-    return chunks
+                start = owners.index(j)
+                results.append(Result(outputs[start : start + len(jobs[j].texts)], tokens[j]))
+        return results

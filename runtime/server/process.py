@@ -3,7 +3,8 @@
     python -m langtrim.runtime.server BUNDLE [--host 127.0.0.1] [--port 8080] [--threads N]
 
 `main` needs only the runtime and the `serve` extra (no typer, no torch), so the container runs it directly;
-`langtrim serve` calls `serve` the same way. The application itself is server_app.create_app.
+`langtrim serve` hands its arguments to `main`, so both take the same options. The application itself is
+`app.create_app`.
 """
 
 import argparse
@@ -16,15 +17,17 @@ from langtrim.runtime.errors import LangtrimError, UsageError
 from langtrim.runtime.server.app import create_app
 from langtrim.runtime.server.limits import DEFAULT_LIMITS, ServerLimits
 
-__all__ = ["ServerLimits", "create_app", "main", "serve"]
-
 logger = logging.getLogger(__name__)
+
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
 
 
 def serve(
     bundle_dir: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8080,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
     threads: int | None = None,
     *,
     limits: ServerLimits = DEFAULT_LIMITS,
@@ -75,37 +78,61 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python -m langtrim.runtime.server BUNDLE`: the server without the langtrim CLI's dependencies."""
-    parser = argparse.ArgumentParser(prog="python -m langtrim.runtime.server", description=serve.__doc__)
-    parser.add_argument("bundle", type=Path, help="a bundle directory written by langtrim pack")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument(
-        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)"
+# What one request may ask, as options: (ServerLimits field, help). Their defaults are ServerLimits'.
+_LIMIT_OPTIONS = (
+    ("max_texts", "texts per request; more is 413"),
+    ("max_text_chars", "characters per text; more is 413"),
+    ("max_body_bytes", "request body bytes; more is 413"),
+    ("max_inflight", "requests admitted at once; more get 503 with Retry-After"),
+)
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse.ArgumentParser:
+    """The server's options: the one definition behind both `python -m langtrim.runtime.server` and
+    `langtrim serve`, which hands its arguments here."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve a bundle over HTTP (text-embeddings-inference and OpenAI compatible), without torch.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--no-batching", action="store_true", help="run each request alone")
-    defaults = DEFAULT_LIMITS
-    for name in ("max_texts", "max_text_chars", "max_body_bytes", "max_inflight"):
-        flag = "--" + name.replace("_", "-")
+    parser.add_argument("bundle", type=Path, help="a bundle directory written by langtrim pack")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to listen on (0.0.0.0 accepts other machines)"
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="onnxruntime intra-op threads (None: one per core)"
+    )
+    parser.add_argument(
+        "--batching",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the texts of requests that wait together in one inference",
+    )
+    for name, description in _LIMIT_OPTIONS:
         parser.add_argument(
-            flag, type=int, default=getattr(defaults, name), help=f"default {getattr(defaults, name)}"
+            "--" + name.replace("_", "-"), type=int, default=getattr(DEFAULT_LIMITS, name), help=description
         )
     parser.add_argument(
-        "--truncate", action="store_true", help="truncate over-long texts unless a request says otherwise"
+        "--truncate",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_LIMITS.auto_truncate,
+        help="truncate texts over the model's max_length unless a request says otherwise",
     )
     parser.add_argument(
-        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+        "--log-level", default="info", choices=LOG_LEVELS, help="uvicorn's and langtrim's log level"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m langtrim.runtime.server") -> None:
+    """Parse the options, serve, and report a problem the user can fix as one line with exit status 1."""
+    args = argument_parser(prog).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
     try:
         limits = ServerLimits(
-            max_texts=args.max_texts,
-            max_text_chars=args.max_text_chars,
-            max_body_bytes=args.max_body_bytes,
-            max_inflight=args.max_inflight,
-            auto_truncate=args.truncate,
+            **{name: getattr(args, name) for name, _ in _LIMIT_OPTIONS}, auto_truncate=args.truncate
         )
         serve(
             args.bundle,
@@ -113,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             args.port,
             args.threads,
             limits=limits,
-            batching=not args.no_batching,
+            batching=args.batching,
             log_level=args.log_level,
         )
     except LangtrimError as error:

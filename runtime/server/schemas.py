@@ -3,7 +3,7 @@
 Request models copy the field names of the APIs clients already speak (text-embeddings-inference's
 /embed, OpenAI's /v1/embeddings) and are strict: "true" is not a boolean and 1 is not a string, so a
 client bug shows as a 422 instead of a silently different request. Unknown fields are ignored, as those
-APIs do. The OpenAPI document (server_openapi.py) is generated from these models.
+APIs do. The OpenAPI document (`openapi`) is generated from these models.
 """
 
 from typing import Any, Literal

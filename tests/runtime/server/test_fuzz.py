@@ -1,0 +1,53 @@
+"""Fuzz the real server from its own OpenAPI schema with schemathesis: no 5xx, and answers as documented.
+
+schemathesis generates valid and invalid requests for every operation of GET /openapi.json (its coverage
+and fuzzing phases, fixed seed) and runs all its checks, among them: no server error, responses match the
+documented status codes, content types and schemas, invalid data is rejected, valid data is accepted.
+Two statuses are told to it because JSON Schema cannot say them: a refused body may be 413 (the limits
+are in the schema as maxItems / maxLength, and this server answers 413 over a limit), and a schema-valid
+text may still be 413 when it has more tokens than the model's max_length (documented in the schema).
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import SERVER_MODULE, free_port, running_server, tiny_bundle
+
+SCHEMATHESIS_CONFIG = """
+[checks.negative_data_rejection]
+expected-statuses = ["400", "413", "422"]
+
+[checks.positive_data_acceptance]
+expected-statuses = ["200", "413"]
+"""
+SMALL_LIMITS = ["--max-texts", "16", "--max-text-chars", "2000", "--max-body-bytes", "65536"]
+
+
+@pytest.mark.parametrize("kind", ["xlmr", "xlmr-classifier"])
+def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
+    kind, tiny_models, sentences, tmp_path_factory, tmp_path: Path
+) -> None:
+    bundle = tiny_bundle(kind, tiny_models, sentences, tmp_path_factory)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    port = free_port()
+    command = [*SERVER_MODULE, str(bundle), "--port", str(port), "--threads", "1", *SMALL_LIMITS]
+    with running_server(command, port) as server:
+        fuzz = subprocess.run(
+            [
+                *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"),
+                f"{server.url}/openapi.json",
+                *("--max-examples", "100", "--seed", "1"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    summary = fuzz.stdout[fuzz.stdout.find("SUMMARY") :]
+    assert fuzz.returncode == 0, fuzz.stdout[-6000:] + fuzz.stderr[-2000:]
+    operations = 5 if kind == "xlmr" else 4  # POST routes of the task + GET /health, /info, /metrics
+    assert f"Tested: {operations}" in summary, summary

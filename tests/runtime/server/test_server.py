@@ -1,0 +1,587 @@
+"""`langtrim serve`: the HTTP API over a bundle, its limits and errors, and the real uvicorn process.
+
+Bundles are packed from the tiny random-weight XLM-R models of conftest (real e5 tokenizer, French
+Tatoeba selection), fp32, so the server's vectors are compared with `Encoder`'s own: <= 1e-5 max abs
+difference (the server runs texts in other batches, sorted by length; padding does not count in pooling).
+"""
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+from tokenizers import Tokenizer
+
+from langtrim.runtime import BundleError, Encoder, UsageError
+from langtrim.runtime.server import ServerLimits, create_app
+from tests.support.server import SERVER_MODULE, free_port, running_server, tiny_bundle
+
+SAME = 1e-5
+LIMITS = ServerLimits(max_texts=8, max_text_chars=2048, max_body_bytes=32_768, max_inflight=4)
+
+
+@pytest.fixture(scope="session")
+def embedding_bundle(tiny_models, sentences, tmp_path_factory) -> Path:
+    return tiny_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def classifier_bundle(tiny_models, sentences, tmp_path_factory) -> Path:
+    return tiny_bundle("xlmr-classifier", tiny_models, sentences, tmp_path_factory)
+
+
+def ready(client: TestClient) -> TestClient:
+    deadline = time.monotonic() + 60
+    while client.get("/health").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/health").json()
+        time.sleep(0.02)
+    return client
+
+
+@pytest.fixture(scope="module")
+def client(embedding_bundle: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(embedding_bundle, threads=1, limits=LIMITS)) as started:
+        yield ready(started)
+
+
+@pytest.fixture(scope="module")
+def classifier(classifier_bundle: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(classifier_bundle, threads=1, limits=LIMITS)) as started:
+        yield ready(started)
+
+
+@pytest.fixture(scope="module")
+def encoder(embedding_bundle: Path) -> Encoder:
+    return Encoder(embedding_bundle, threads=1)
+
+
+@pytest.fixture(scope="module")
+def texts(sentences) -> list[str]:
+    return sentences("fr")[:6]
+
+
+def error_of(response, status: int) -> dict[str, str]:
+    """The JSON error body of `response`, after checking its status and shape."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail"} and all(isinstance(v, str) and v for v in body.values())
+    return body
+
+
+def metric(client: TestClient, line_start: str) -> float:
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(line_start + " ")]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+# --- readiness ------------------------------------------------------------------------------------------
+
+
+def test_health_is_503_with_retry_after_until_the_bundle_is_loaded(embedding_bundle: Path) -> None:
+    app = create_app(embedding_bundle, threads=1)
+    not_started = TestClient(app)  # outside `with`: the lifespan that loads the bundle has not run
+    response = not_started.get("/health")
+    assert error_of(response, 503)["error"] == "not ready"
+    assert response.headers["retry-after"] == "1"
+    assert error_of(not_started.post("/embed", json={"inputs": "x"}), 503)["error"] == "not ready"
+    with TestClient(app) as started:
+        assert ready(started).get("/health").json() == {"status": "ok"}
+        assert metric(started, "langtrim_ready") == 1
+
+
+def test_a_path_that_is_not_a_bundle_fails_at_create_app(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        create_app(tmp_path / "missing")
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(UsageError, match="max_texts"):
+        ServerLimits(max_texts=0)
+
+
+# --- POST /embed (text-embeddings-inference) ------------------------------------------------------------
+
+
+def test_embed_returns_one_normalised_vector_per_text_like_the_encoder(client, encoder, texts) -> None:
+    response = client.post("/embed", json={"inputs": texts})
+    assert response.status_code == 200
+    vectors = np.array(response.json(), dtype=np.float32)
+    assert vectors.shape == (len(texts), 32)
+    assert np.abs(vectors - encoder.embed(texts, normalize=True)).max() <= SAME
+
+
+def test_embed_of_one_string_is_a_list_of_one_vector(client, encoder, texts) -> None:
+    vectors = client.post("/embed", json={"inputs": texts[0]}).json()
+    assert len(vectors) == 1 and len(vectors[0]) == 32
+    assert np.abs(np.array(vectors) - encoder.embed(texts[:1])).max() <= SAME
+
+
+def test_embed_normalize_false_returns_the_pooled_vectors(client, encoder, texts) -> None:
+    vectors = np.array(client.post("/embed", json={"inputs": texts, "normalize": False}).json())
+    assert np.abs(vectors - encoder.embed(texts, normalize=False)).max() <= SAME
+    assert not np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+
+
+def test_an_unknown_prompt_name_is_422_naming_the_known_ones(client) -> None:
+    detail = error_of(client.post("/embed", json={"inputs": "x", "prompt_name": "query"}), 422)["detail"]
+    assert "prompt_name 'query'" in detail and "(none)" in detail
+
+
+# --- POST /v1/embeddings (OpenAI) -----------------------------------------------------------------------
+
+
+def test_openai_embeddings_have_openai_shape_and_token_usage(
+    client, encoder, texts, embedding_bundle
+) -> None:
+    body = client.post("/v1/embeddings", json={"input": texts, "model": "my-model"}).json()
+    assert body["object"] == "list" and body["model"] == "my-model"
+    assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", i) for i in range(len(texts))]
+    vectors = np.array([d["embedding"] for d in body["data"]])
+    assert np.abs(vectors - encoder.embed(texts)).max() <= SAME
+    tokenizer = Tokenizer.from_file(str(embedding_bundle / "tokenizer.json"))
+    tokens = sum(len(e.ids) for e in tokenizer.encode_batch(texts))
+    assert body["usage"] == {"prompt_tokens": tokens, "total_tokens": tokens}
+
+
+def test_openai_base64_embeddings_decode_to_the_float_ones(client, texts) -> None:
+    floats = client.post("/v1/embeddings", json={"input": texts, "model": "m"}).json()["data"]
+    packed = client.post(
+        "/v1/embeddings", json={"input": texts, "model": "m", "encoding_format": "base64"}
+    ).json()["data"]
+    for as_float, as_base64 in zip(floats, packed, strict=True):
+        decoded = np.frombuffer(base64.b64decode(as_base64["embedding"]), dtype="<f4")
+        assert np.array_equal(decoded, np.array(as_float["embedding"], dtype=np.float32))
+
+
+def test_openai_without_model_answers_with_the_bundles_model(client) -> None:
+    assert client.post("/v1/embeddings", json={"input": "x"}).json()["model"] == "xlmr"
+
+
+def test_openai_dimensions_other_than_the_models_is_422(client) -> None:
+    assert client.post("/v1/embeddings", json={"input": "x", "dimensions": 32}).status_code == 200
+    detail = error_of(client.post("/v1/embeddings", json={"input": "x", "dimensions": 16}), 422)["detail"]
+    assert "have 32" in detail
+
+
+def test_openai_token_id_input_is_422_saying_texts_are_needed(client) -> None:
+    detail = error_of(client.post("/v1/embeddings", json={"input": [[101, 2023, 102]]}), 422)["detail"]
+    assert "token ids" in detail and "strings" in detail
+
+
+# --- POST /classify --------------------------------------------------------------------------------------
+
+
+def test_classify_ranks_every_label_like_the_encoder(classifier, classifier_bundle, texts) -> None:
+    ranked = classifier.post("/classify", json={"inputs": texts}).json()
+    probabilities = Encoder(classifier_bundle).probabilities(texts)
+    labels = Encoder(classifier_bundle).manifest.labels
+    assert len(ranked) == len(texts)
+    for row, expected in zip(ranked, probabilities, strict=True):
+        assert [r["label"] for r in row] == [labels[i] for i in np.argsort(-expected, kind="stable")]
+        assert abs(row[0]["score"] - expected.max()) <= SAME
+
+
+def test_classify_of_one_string_is_one_ranking(classifier) -> None:
+    ranked = classifier.post("/classify", json={"inputs": "Bonjour"}).json()
+    assert len(ranked) == 3 and {"label", "score"} == set(ranked[0])
+    assert ranked[0]["score"] >= ranked[1]["score"] >= ranked[2]["score"]
+
+
+def test_classify_on_an_embedding_bundle_is_404_saying_why(client) -> None:
+    detail = error_of(client.post("/classify", json={"inputs": "x"}), 404)["detail"]
+    assert "feature-extraction model" in detail and "/embed" in detail
+
+
+def test_embed_on_a_classifier_bundle_is_404_saying_why(classifier) -> None:
+    for path in ("/embed", "/v1/embeddings"):
+        detail = error_of(classifier.post(path, json={"inputs": "x", "input": "x"}), 404)["detail"]
+        assert "text-classification model" in detail and "/classify" in detail
+
+
+# --- limits and bad input ---------------------------------------------------------------------------------
+
+
+def test_too_many_texts_is_413(client) -> None:
+    detail = error_of(client.post("/embed", json={"inputs": ["a"] * 9}), 413)["detail"]
+    assert "9 texts" in detail and "limit is 8" in detail
+
+
+def test_a_text_over_the_character_limit_is_413(client) -> None:
+    detail = error_of(client.post("/embed", json={"inputs": ["ok", "x" * 2049]}), 413)["detail"]
+    assert "texts[1] has 2049 characters" in detail
+
+
+def test_a_body_over_the_size_limit_is_413(client) -> None:
+    big = json.dumps({"inputs": "a", "padding": "x" * LIMITS.max_body_bytes}).encode()
+    assert "larger than 32768 bytes" in error_of(client.post("/embed", content=big), 413)["detail"]
+
+
+def test_a_streamed_body_without_length_over_the_limit_is_413(client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"inputs": "'
+        for _ in range(40):
+            yield b"a" * 1000
+        yield b'"}'
+
+    assert error_of(client.post("/embed", content=chunks()), 413)["error"] == "body too large"
+
+
+def test_a_text_over_max_length_tokens_is_413_unless_truncated(client, encoder) -> None:
+    max_length, long_text = encoder.manifest.max_length, "a " * 1000
+    tokens = len(Tokenizer.from_file(str(encoder.directory / "tokenizer.json")).encode(long_text).ids)
+    assert tokens > max_length
+    detail = error_of(client.post("/embed", json={"inputs": [long_text]}), 413)["detail"]
+    assert f"{tokens} tokens" in detail and "truncate" in detail
+    truncated = client.post("/embed", json={"inputs": [long_text], "truncate": True})
+    assert truncated.status_code == 200
+    assert np.abs(np.array(truncated.json()) - encoder.embed([long_text])).max() <= SAME
+
+
+def test_malformed_json_is_400(client) -> None:
+    for body in (b"{not json", b"", b"\xff\xfe", b"[" * 20_000):
+        assert error_of(client.post("/embed", content=body), 400)["error"] == "invalid JSON"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"inputs": 5}, "inputs must be a string or a list of strings, got a number"),
+        ({"inputs": ["a", None]}, "inputs[1] is null"),
+        ({"inputs": []}, "empty list"),
+        ({}, "inputs is missing"),
+        (["a"], "the body must be a JSON object, got a list"),
+        ({"inputs": "a", "normalize": "yes"}, "normalize"),
+        ({"inputs": "a", "truncate": 1}, "truncate"),
+    ],
+)
+def test_wrong_types_are_422_naming_the_field(client, body, expected) -> None:
+    assert expected in error_of(client.post("/embed", json=body), 422)["detail"]
+
+
+def test_openai_encoding_format_other_than_float_or_base64_is_422(client) -> None:
+    response = client.post("/v1/embeddings", json={"input": "x", "encoding_format": "hex"})
+    assert "encoding_format" in error_of(response, 422)["detail"]
+
+
+def test_a_lone_surrogate_is_422(client) -> None:
+    detail = error_of(client.post("/embed", content=b'{"inputs": ["ok", "\\ud800"]}'), 422)["detail"]
+    assert "texts[1]" in detail and "surrogate" in detail
+
+
+def test_unknown_paths_and_methods_answer_json(client) -> None:
+    assert "GET /nope" in error_of(client.get("/nope"), 404)["detail"]
+    assert error_of(client.get("/embed"), 405)["error"] == "method not allowed"
+
+
+# --- /info, /metrics, /openapi.json ------------------------------------------------------------------------
+
+
+def test_info_summarises_the_manifest(client, encoder) -> None:
+    info = client.get("/info").json()
+    manifest = encoder.manifest
+    assert info["languages"] == ["fr"] and info["task"] == "feature-extraction"
+    assert info["vocab"] == {"original_size": 250_002, "kept_size": manifest.vocab.kept_size}
+    assert info["quantization"] == {"mode": "none", "embeddings": "fp32"}
+    assert info["dimension"] == 32 and info["max_length"] == manifest.max_length
+    assert info["parity"]["passed"] is True
+    assert info["limits"]["max_texts"] == 8 and info["batching"] is True
+
+
+def test_metrics_count_requests_errors_texts_tokens_and_latency(client, texts) -> None:
+    ok, too_many = (
+        'langtrim_requests_total{endpoint="/embed",status="200"}',
+        'langtrim_request_errors_total{endpoint="/embed",error="too many texts"}',
+    )
+    texts_total, tokens_total = (
+        'langtrim_texts_total{endpoint="/embed"}',
+        'langtrim_tokens_total{endpoint="/embed"}',
+    )
+    latency = 'langtrim_request_duration_seconds_count{endpoint="/embed"}'
+    before = {name: metric(client, name) for name in (ok, too_many, texts_total, tokens_total, latency)}
+    client.post("/embed", json={"inputs": texts[:3]})
+    client.post("/embed", json={"inputs": ["a"] * 9})
+    after = {name: metric(client, name) for name in before}
+    assert after[ok] == before[ok] + 1 and after[too_many] == before[too_many] + 1
+    assert after[texts_total] == before[texts_total] + 3 and after[tokens_total] > before[tokens_total] + 3
+    assert after[latency] == before[latency] + 2
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+def test_openapi_lists_the_routes_of_the_bundles_task_with_the_limits(client, classifier) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["openapi"].startswith("3.1")
+    assert {"/embed", "/v1/embeddings", "/health", "/info", "/metrics"} <= set(schema["paths"])
+    assert "/classify" not in schema["paths"]
+    inputs = schema["components"]["schemas"]["EmbedRequest"]["properties"]["inputs"]["anyOf"]
+    assert {"type": "string", "maxLength": 2048} in inputs
+    assert any(o.get("maxItems") == 8 for o in inputs)
+    assert set(classifier.get("/openapi.json").json()["paths"]) == {
+        "/classify",
+        "/health",
+        "/info",
+        "/metrics",
+    }
+
+
+# --- work off the event loop: queue, batching, failures -----------------------------------------------------
+
+
+class Gate:
+    """Holds the inference thread at the start of each round until released; counts rounds entered."""
+
+    def __init__(self, batcher) -> None:
+        self.open, self.entered, self._run = threading.Event(), threading.Semaphore(0), batcher._run_round
+        batcher._run_round = self
+
+    def __call__(self, jobs):
+        self.entered.release()
+        self.open.wait(30)
+        return self._run(jobs)
+
+
+def post_in_thread(client: TestClient, body: dict, results: list) -> threading.Thread:
+    """POST /embed from another thread; appends (body, response) to `results`."""
+    thread = threading.Thread(target=lambda: results.append((body, client.post("/embed", json=body))))
+    thread.start()
+    return thread
+
+
+def wait_for(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+def test_requests_waiting_together_run_in_one_round_with_the_same_vectors(embedding_bundle, encoder, texts):
+    app = create_app(embedding_bundle, threads=1)
+    batcher = app.state.langtrim.batcher
+    with TestClient(app) as started:
+        ready(started)
+        gate, results, threads = Gate(batcher), [], []
+        threads.append(post_in_thread(started, {"inputs": ["first"]}, results))
+        assert gate.entered.acquire(timeout=30)  # the first request holds the inference thread
+        threads += [post_in_thread(started, {"inputs": [t]}, results) for t in texts[:4]]
+        wait_for(lambda: batcher.inflight == 5)
+        gate.open.set()
+        for thread in threads:
+            thread.join(30)
+    assert batcher.batch_sizes[4] >= 1  # the four waiting requests ran as one round
+    assert len(results) == 5 and all(response.status_code == 200 for _, response in results)
+    for body, response in results:
+        assert np.abs(np.array(response.json()) - encoder.embed(body["inputs"])).max() <= SAME
+
+
+def test_without_batching_each_request_runs_alone(embedding_bundle, texts) -> None:
+    app = create_app(embedding_bundle, threads=1, batching=False)
+    with TestClient(app) as started:
+        ready(started)
+        results: list = []
+        for thread in [post_in_thread(started, {"inputs": [t]}, results) for t in texts]:
+            thread.join(30)
+    assert [response.status_code for _, response in results] == [200] * len(texts)
+    assert set(app.state.langtrim.batcher.batch_sizes) == {1}
+
+
+def test_a_full_queue_answers_503_with_retry_after(embedding_bundle) -> None:
+    app = create_app(embedding_bundle, threads=1, limits=ServerLimits(max_inflight=1, retry_after_seconds=2))
+    batcher = app.state.langtrim.batcher
+    with TestClient(app) as started:
+        ready(started)
+        gate, results = Gate(batcher), []
+        thread = post_in_thread(started, {"inputs": "held"}, results)
+        assert gate.entered.acquire(timeout=30)
+        response = started.post("/embed", json={"inputs": "one too many"})
+        gate.open.set()
+        thread.join(30)
+    assert error_of(response, 503)["error"] == "overloaded" and response.headers["retry-after"] == "2"
+    assert results[0][1].status_code == 200
+
+
+def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding_bundle) -> None:
+    app = create_app(embedding_bundle, threads=1)
+    batcher = app.state.langtrim.batcher
+    with TestClient(app, raise_server_exceptions=False) as started:
+        ready(started)
+        working = batcher._run_round
+
+        def fail_once(jobs):
+            batcher._run_round = working
+            raise RuntimeError("boom")
+
+        batcher._run_round = fail_once
+        assert error_of(started.post("/embed", json={"inputs": "x"}), 500)["error"] == "internal error"
+        assert started.post("/embed", json={"inputs": "x"}).status_code == 200
+
+
+def test_admission_comes_before_the_body_is_read(embedding_bundle) -> None:
+    """A full server answers 503 without reading the body, so bodies held in memory stay bounded."""
+    app = create_app(embedding_bundle, threads=1, limits=ServerLimits(max_inflight=1, max_body_bytes=1000))
+    batcher = app.state.langtrim.batcher
+    with TestClient(app) as started:
+        ready(started)
+        gate, results = Gate(batcher), []
+        thread = post_in_thread(started, {"inputs": "held"}, results)
+        assert gate.entered.acquire(timeout=30)
+        response = started.post("/embed", content=b"x" * 5000)  # too large and not JSON: never looked at
+        gate.open.set()
+        thread.join(30)
+    assert error_of(response, 503)["error"] == "overloaded"
+
+
+def test_a_round_drops_the_jobs_of_requests_that_went_away(embedding_bundle) -> None:
+    import asyncio
+
+    from langtrim.runtime.server.batching import Batcher
+
+    async def take() -> list[list[str]]:
+        batcher = Batcher(ServerLimits(), batching=True)
+        tasks = [asyncio.create_task(batcher.run([text], None, False)) for text in ("a", "b", "c")]
+        await asyncio.sleep(0)  # the three jobs are queued
+        tasks[1].cancel()
+        await asyncio.sleep(0)
+        rounds = [[job.texts[0] for job in batcher._take_round()]]
+        for task in (tasks[0], tasks[2]):
+            task.cancel()
+        return rounds
+
+    assert asyncio.run(take()) == [["a", "c"]]
+
+
+# --- the real server process --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["module", "cli"])
+def test_the_server_process_serves_embeddings_without_torch(embedding_bundle, encoder, command) -> None:
+    import httpx
+
+    port = free_port()
+    launcher = (
+        SERVER_MODULE if command == "module" else [str(Path(sys.executable).parent / "langtrim"), "serve"]
+    )
+    with running_server(
+        [*launcher, str(embedding_bundle), "--port", str(port), "--threads", "1"], port
+    ) as server:
+        response = httpx.post(f"{server.url}/embed", json={"inputs": ["Bonjour", "Merci"]}, timeout=10)
+        assert response.status_code == 200
+        assert np.abs(np.array(response.json()) - encoder.embed(["Bonjour", "Merci"])).max() <= SAME
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
+        assert "torch" not in maps and "transformers" not in maps
+    assert "Finished server process" in server.log
+
+
+def test_the_server_writes_no_onnxruntime_telemetry_state(embedding_bundle, tmp_path) -> None:
+    """onnxruntime's Linux wheels keep a telemetry device id under ~/.cache/Microsoft; the server opts out."""
+    import httpx
+
+    plain_home, server_home = tmp_path / "plain", tmp_path / "server"
+    plain_home.mkdir()
+    server_home.mkdir()
+    # onnxruntime also stays quiet when CI or ORT_RUNNING_UNIT_TESTS is set: unset them, or CI would skip
+    quieting = ("ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS", "CI", "XDG_CACHE_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in quieting}
+    session = f"import onnxruntime; onnxruntime.InferenceSession('{embedding_bundle / 'model.onnx'}')"
+    subprocess.run(
+        [sys.executable, "-c", session], env={**env, "HOME": str(plain_home)}, check=True, timeout=60
+    )
+    if not list(plain_home.rglob("*")):
+        pytest.skip("this onnxruntime keeps no telemetry state on disk: nothing to check")
+    port = free_port()
+    command = [*SERVER_MODULE, str(embedding_bundle), "--port", str(port), "--threads", "1"]
+    with running_server(command, port, env={**env, "HOME": str(server_home)}) as server:
+        assert httpx.post(f"{server.url}/embed", json={"inputs": "Bonjour"}, timeout=10).status_code == 200
+    assert list(server_home.rglob("*")) == []
+
+
+def test_the_encoder_writes_no_onnxruntime_telemetry_state(embedding_bundle, tmp_path) -> None:
+    """The library opts out too: it runs inside users' services."""
+    quieting = ("ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS", "CI", "XDG_CACHE_HOME")
+    env = {k: v for k, v in os.environ.items() if k not in quieting}
+    plain_home, encoder_home = tmp_path / "plain", tmp_path / "encoder"
+    plain_home.mkdir()
+    encoder_home.mkdir()
+    session = f"import onnxruntime; onnxruntime.InferenceSession('{embedding_bundle / 'model.onnx'}')"
+    subprocess.run(
+        [sys.executable, "-c", session], env={**env, "HOME": str(plain_home)}, check=True, timeout=60
+    )
+    if not list(plain_home.rglob("*")):
+        pytest.skip("this onnxruntime keeps no telemetry state on disk: nothing to check")
+    embed = f"from langtrim.runtime import Encoder; Encoder('{embedding_bundle}').embed(['Bonjour'])"
+    subprocess.run(
+        [sys.executable, "-c", embed], env={**env, "HOME": str(encoder_home)}, check=True, timeout=60
+    )
+    assert list(encoder_home.rglob("*")) == []
+
+
+def test_the_server_command_prints_one_line_for_a_bad_bundle(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*SERVER_MODULE, str(tmp_path / "missing")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: bundle {str(tmp_path / 'missing')!r} does not exist: give the directory langtrim pack wrote"
+    ]
+
+
+def test_a_port_in_use_is_one_line_naming_the_port(embedding_bundle) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*SERVER_MODULE, str(embedding_bundle), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_langtrim_serve_without_the_serve_extra_says_how_to_install_it(embedding_bundle) -> None:
+    """Simulated by hiding starlette from a fresh interpreter; the message names the extra."""
+    code = (
+        "import sys; sys.modules['starlette'] = None; sys.argv = ['langtrim', 'serve', sys.argv[1]]\n"
+        "from langtrim.packager.cli import main; main()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(embedding_bundle)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: langtrim serve needs the serve extra (starlette is not installed): pip install 'langtrim[serve]'"
+    ]
+
+
+# --- module boundaries ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        ("langtrim.runtime.encoder", ("starlette", "uvicorn", "pydantic")),
+        ("langtrim.runtime.server.limits", ("starlette", "uvicorn", "pydantic", "onnxruntime")),
+        ("langtrim.runtime.server.batching", ("starlette", "uvicorn", "pydantic")),
+        ("langtrim.runtime.server", ("torch", "transformers", "typer")),
+    ],
+)
+def test_modules_import_only_their_stack(module: str, forbidden: tuple[str, ...]) -> None:
+    code = f"import sys, {module}\nprint(sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r}))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]", f"{module} imports {result.stdout.strip()}"

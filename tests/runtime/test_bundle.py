@@ -1,0 +1,243 @@
+"""Bundle format v1: what write_manifest records, and how read_manifest refuses a bad bundle.
+
+Bundles here are real: tests/support/bundles.py builds a tiny random-weight BERT with a real WordPiece
+tokenizer, exported to ONNX with optimum.
+"""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langtrim.runtime import FORMAT_VERSION, BundleError, LangtrimError, read_manifest
+from langtrim.runtime.bundle import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    PARITY_FILE,
+    REQUIRED_FILES,
+    TOKENIZER_FILE,
+    file_sha256,
+    record_parity,
+    write_manifest,
+)
+from tests.support.bundles import TinyBundle, copy_bundle, manifest_fields, tiny_bundle
+
+
+@pytest.fixture(scope="session")
+def bert(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
+    return tiny_bundle(tmp_path_factory, "bert")
+
+
+@pytest.fixture
+def bundle_copy(bert: TinyBundle, tmp_path: Path) -> Path:
+    return copy_bundle(bert, tmp_path)
+
+
+def _edit_manifest(bundle: Path, **changes: object) -> None:
+    path = bundle / MANIFEST_FILE
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, **changes}))
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+# --- what write_manifest records ---------------------------------------------------------------------------
+
+
+def test_manifest_round_trips(bundle_copy: Path) -> None:
+    written = write_manifest(bundle_copy, **manifest_fields("bert"))
+    assert read_manifest(bundle_copy) == written
+    assert written.format_version == FORMAT_VERSION
+    assert written.prompts == {"query": "query: ", "passage": "passage: "}
+    assert written.selection.settings["keep_texts"] == ["query: "]  # JSON values, as a reader sees them
+    assert written.inputs == ("input_ids", "attention_mask", "token_type_ids")  # read from model.onnx
+    assert written.outputs == ("last_hidden_state",)
+    assert written.parity is None and written.parity_passed is None
+
+
+def test_manifest_lists_every_file_with_size_and_sha256(bert: TinyBundle) -> None:
+    files = bert.manifest.files
+    on_disk = {p.name for p in bert.path.iterdir() if p.name != MANIFEST_FILE}
+    assert set(files) == on_disk and set(REQUIRED_FILES) <= on_disk
+    model = bert.path / MODEL_FILE
+    assert files[MODEL_FILE].size == model.stat().st_size
+    assert files[MODEL_FILE].sha256 == file_sha256(model)
+
+
+def test_manifest_json_is_plain_readable_json(bert: TinyBundle) -> None:
+    data = json.loads((bert.path / MANIFEST_FILE).read_text())
+    assert data["format_version"] == 1
+    assert data["vocab"] == {"original_size": 30_522, "kept_size": 30_522}
+    assert data["files"][MODEL_FILE]["size"] > 0
+    assert data["created"].endswith("+00:00")
+
+
+def test_write_manifest_refuses_a_directory_without_the_bundle_files(bundle_copy: Path) -> None:
+    (bundle_copy / "config.json").unlink()
+    with pytest.raises(BundleError, match=r"config\.json missing"):
+        write_manifest(bundle_copy, **manifest_fields("bert"))
+    assert json.loads((bundle_copy / MANIFEST_FILE).read_text())["files"]  # the old manifest is untouched
+
+
+def test_write_manifest_checks_the_id_map_against_the_vocab_sizes(bundle_copy: Path) -> None:
+    with pytest.raises(BundleError, match=r"id_map\.json maps 30522 of 30522 ids but the manifest says 1000"):
+        write_manifest(bundle_copy, **manifest_fields("bert", kept_size=1000))
+
+
+def test_write_manifest_rejects_a_bad_value_naming_the_field(bundle_copy: Path) -> None:
+    with pytest.raises(BundleError, match=r"field 'pooling' must be one of 'mean', 'cls', got \"max\""):
+        write_manifest(bundle_copy, **{**manifest_fields("bert"), "pooling": "max"})
+
+
+def test_record_parity_adds_the_summary_and_lists_parity_json(bundle_copy: Path) -> None:
+    (bundle_copy / PARITY_FILE).write_text(json.dumps({"max_abs_diff": 3e-6}))
+    recorded = record_parity(bundle_copy, {"passed": True, "max_abs_diff": 3e-6})
+    assert recorded.parity_passed is True
+    assert PARITY_FILE in recorded.files
+    assert read_manifest(bundle_copy) == recorded
+
+
+# --- how read_manifest refuses a bad bundle ----------------------------------------------------------------
+
+
+def test_tampered_model_is_named(bundle_copy: Path) -> None:
+    _flip_one_byte(bundle_copy / MODEL_FILE)
+    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* re-run langtrim pack"):
+        read_manifest(bundle_copy)
+
+
+def test_size_check_is_a_fast_path_that_misses_a_changed_byte(bundle_copy: Path) -> None:
+    _flip_one_byte(bundle_copy / MODEL_FILE)
+    assert read_manifest(bundle_copy, verify="size").files  # same size: only "full" notices
+    with (bundle_copy / MODEL_FILE).open("ab") as stream:
+        stream.write(b"\0")
+    with pytest.raises(BundleError, match=r"model\.onnx has \d+ bytes but the manifest says \d+"):
+        read_manifest(bundle_copy, verify="size")
+
+
+def test_verify_none_reads_the_manifest_only(bundle_copy: Path) -> None:
+    (bundle_copy / MODEL_FILE).unlink()
+    assert read_manifest(bundle_copy, verify="none").task == "feature-extraction"
+
+
+def test_missing_file_is_named(bundle_copy: Path) -> None:
+    (bundle_copy / TOKENIZER_FILE).unlink()
+    with pytest.raises(BundleError, match=r"tokenizer\.json is missing; re-run langtrim pack"):
+        read_manifest(bundle_copy, verify="size")
+
+
+def test_missing_bundle_directory(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match=r"bundle '.*nowhere' does not exist"):
+        read_manifest(tmp_path / "nowhere")
+
+
+def test_directory_without_manifest_is_not_a_bundle(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match=r"has no manifest\.json: it is not a langtrim bundle"):
+        read_manifest(tmp_path)
+
+
+def test_manifest_that_is_not_json(bundle_copy: Path) -> None:
+    (bundle_copy / MANIFEST_FILE).write_text("{ not json")
+    with pytest.raises(BundleError, match=r"manifest\.json is not valid JSON"):
+        read_manifest(bundle_copy)
+
+
+def test_newer_format_asks_to_upgrade_langtrim(bundle_copy: Path) -> None:
+    _edit_manifest(bundle_copy, format_version=3, langtrim_version="2.1", vocab="a different shape")
+    with pytest.raises(BundleError) as raised:
+        read_manifest(bundle_copy)
+    assert str(raised.value) == (
+        f"bundle '{bundle_copy}' was written by langtrim 2.1 (format 3); this langtrim reads format 1-1: "
+        "upgrade langtrim"
+    )
+
+
+def test_older_format_asks_to_repack(bundle_copy: Path) -> None:
+    _edit_manifest(bundle_copy, format_version=0)
+    with pytest.raises(
+        BundleError, match=r"\(format 0\); this langtrim reads format 1-1: re-run langtrim pack"
+    ):
+        read_manifest(bundle_copy)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format_version": "1"}, r"field 'format_version' must be an integer, got \"1\""),
+        ({"task": None}, r"field 'task' must be one of 'feature-extraction', 'text-classification'"),
+        (
+            {"vocab": {"original_size": 30522, "kept_size": "12"}},
+            r"field 'vocab\.kept_size' must be an integer",
+        ),
+        ({"normalize": "yes"}, r"field 'normalize' must be true or false"),
+        ({"max_length": 0}, r"field 'max_length' must be an integer >= 2"),
+        ({"created": "2025-05-01T12:00:00"}, r"field 'created' must be a UTC ISO 8601 time"),
+        ({"parity": {"max_abs_diff": 0.1}}, r"field 'parity\.passed' is missing"),
+        ({"labels": []}, None),  # fine for feature-extraction
+    ],
+)
+def test_bad_manifest_field_is_named(bundle_copy: Path, changes: dict, message: str | None) -> None:
+    _edit_manifest(bundle_copy, **changes)
+    if message is None:
+        read_manifest(bundle_copy)
+        return
+    with pytest.raises(BundleError, match=message):
+        read_manifest(bundle_copy)
+
+
+def test_missing_manifest_field_is_named(bundle_copy: Path) -> None:
+    data = json.loads((bundle_copy / MANIFEST_FILE).read_text())
+    del data["pooling"]
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"field 'pooling' is missing; re-run langtrim pack"):
+        read_manifest(bundle_copy)
+
+
+def test_listed_file_outside_the_bundle_is_refused(bundle_copy: Path) -> None:
+    data = json.loads((bundle_copy / MANIFEST_FILE).read_text())
+    data["files"]["../secret"] = {"size": 1, "sha256": "0" * 64}
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"lists file '\.\./secret', which is not a path inside the bundle"):
+        read_manifest(bundle_copy)
+
+
+def test_classifier_manifest_needs_labels(bundle_copy: Path) -> None:
+    _edit_manifest(bundle_copy, task="text-classification", labels=[])
+    with pytest.raises(
+        BundleError, match=r"field 'labels' must be a list of non-empty strings with at least one"
+    ):
+        read_manifest(bundle_copy)
+
+
+def test_bundle_errors_are_langtrim_errors() -> None:
+    assert issubclass(BundleError, LangtrimError)
+
+
+def test_manifest_is_frozen(bert: TinyBundle) -> None:
+    with pytest.raises(AttributeError):
+        bert.manifest.max_length = 4  # type: ignore[misc]
+    assert replace(bert.manifest, max_length=4).max_length == 4
+
+
+# --- the bundle is also a Hugging Face ONNX folder ---------------------------------------------------------
+
+
+def test_optimum_loads_the_bundle(bert: TinyBundle) -> None:
+    from optimum.onnxruntime import ORTModelForFeatureExtraction
+    from transformers import AutoTokenizer
+
+    from langtrim.runtime import Encoder
+
+    model = ORTModelForFeatureExtraction.from_pretrained(bert.path)
+    tokenizer = AutoTokenizer.from_pretrained(bert.path)
+    assert tokenizer.model_max_length == 512 and tokenizer.pad_token == "[PAD]"
+    text = "The bundle is also a Hugging Face ONNX folder."
+    hidden = model(**tokenizer([text], return_tensors="pt")).last_hidden_state.detach().numpy()
+    ours = Encoder(bert.path).embed([text], normalize=False)
+    assert np.abs(hidden.mean(axis=1) - ours).max() <= 1e-5

@@ -1,0 +1,125 @@
+"""What the server tests share: tiny bundles to serve, and a real server process on a free loopback port.
+
+The bundles are packed once per test session (under pytest's base temporary directory) from conftest's tiny
+random-weight XLM-R models: real e5 tokenizer, trimmed to French Tatoeba sentences, fp32.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from langtrim.packager.counting.inputs import CorpusSpec
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.pack.job import run_pack
+from langtrim.packager.pack.parity import Gates
+from langtrim.packager.pack.quantize import VariantSettings
+from langtrim.packager.selection.choose import SelectionSettings
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.runtime.bundle import MANIFEST_FILE
+
+SERVER_MODULE = [sys.executable, "-m", "langtrim.runtime.server"]
+
+
+def tiny_bundle(
+    kind: str,
+    tiny_models: dict[str, Path],
+    sentences: Callable[[str], list[str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The bundle of conftest's tiny model `kind` ("xlmr", "xlmr-classifier"), packed once per session."""
+    out = tmp_path_factory.getbasetemp() / "server-bundles" / kind
+    if (out / MANIFEST_FILE).is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    corpus = out.parent / f"{kind}-fr.txt"
+    corpus.write_text("\n".join(sentences("fr")[:400]), encoding="utf-8")
+    model_dir = tiny_models[kind]
+    run_pack(
+        ModelSource(model_dir, model_dir.name, "test model", is_default=False),
+        parse_languages("fr"),
+        out=out,
+        corpora=[CorpusSpec("fr", (str(corpus),))],
+        settings=SelectionSettings(threshold=0.0),
+        variant=VariantSettings("none", "fp32", "none"),
+        gates=Gates(0.0, 0.0, 1.0),  # random weights: parity is not what these bundles are for
+    )
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[str]
+    url: str
+    log: str = ""  # the server's stderr, once it has stopped
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process (MB), from /proc."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError(f"no VmRSS for process {self.pid}")
+
+
+@contextmanager
+def running_server(
+    command: list[str], port: int, *, env: dict[str, str] | None = None, timeout: float = 120
+) -> Iterator[ServerProcess]:
+    """Start `command` (a server listening on 127.0.0.1:`port`), wait for GET /health, stop it at the end.
+
+    The server is stopped with SIGTERM and must exit cleanly: status 0 or the signal uvicorn re-raises
+    after shutting down, and no traceback in its log.
+    """
+    with tempfile.TemporaryFile(mode="w+") as log_file:  # a file, not a pipe: it never fills up
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=log_file, text=True, env=env or dict(os.environ)
+        )
+        server = ServerProcess(process, f"http://127.0.0.1:{port}")
+
+        def log() -> str:
+            log_file.seek(0)
+            return log_file.read()
+
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert process.poll() is None, f"the server exited ({process.returncode}): {log()}"
+                try:
+                    if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, f"the server was not ready after {timeout} s: {log()}"
+                time.sleep(0.1)
+            yield server
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            server.log = log()
+    assert process.returncode in (0, -signal.SIGTERM), server.log  # uvicorn re-raises the signal on exit
+    assert "Traceback" not in server.log, server.log
