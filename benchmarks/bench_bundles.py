@@ -165,7 +165,7 @@ def bundle(
         out=out,
         variant=variant,
         force=True,
-        eval_texts={code: path for code, path in evaluation.items() if code in languages},
+        eval_texts={code: (str(path),) for code, path in evaluation.items() if code in languages},
         allow_parity_failure=True,
     )
     return out

@@ -259,7 +259,7 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
             out.unlink()
         elif method.startswith("dask:"):
             from langtrim.packager.counting.dask_cluster import DaskExecutor, dask_client, prepare_workers
-            from langtrim.packager.counting.plan import count_corpus
+            from langtrim.packager.counting.plan import CountSettings, count_corpus
 
             out = work / f"dask-{tokenizer_name}-{os.getpid()}.npz"
             with dask_client(f"local:{method.split(':')[1]}") as client:
@@ -274,7 +274,7 @@ def measure(method: str, tokenizer_name: str, path: Path, work: Path) -> dict:
                     language="fr",
                     out=out,
                     executor=DaskExecutor(client),
-                    shard_bytes=1_000_000,
+                    settings=CountSettings(shard_bytes=1_000_000),
                 )
                 seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
             n_lines = stats.n_lines

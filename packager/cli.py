@@ -338,7 +338,8 @@ def count(
     Streams any size of corpus in constant memory; run it again after an interruption to resume.
     Example: langtrim count --corpus fr=wiki/fr.txt.zst --out fr.npz
     """
-    from langtrim.packager.counting.job import CountSettings, count_tokenizer, plan_jobs, run_count
+    from langtrim.packager.counting.job import count_tokenizer, plan_jobs, run_count
+    from langtrim.packager.counting.plan import CountSettings
     from langtrim.packager.report import count_progress_bars, count_results_json, print_count_results
 
     if out is None:
@@ -350,11 +351,16 @@ def count(
             f"--dask {dask!r}: write local or local:N; for a running cluster use --dask-scheduler"
         )
     jobs = plan_jobs(corpus or [], out)
-    settings = CountSettings(min_line_chars, max(1, round(shard_mb * 1e6)), text_column, force)
+    settings = CountSettings(min_line_chars, text_column, max(1, round(shard_mb * 1e6)))
     tokenizer = count_tokenizer(model)
     with count_progress_bars(stderr) as bars:
         results = run_count(
-            tokenizer, jobs, settings=settings, dask=dask or dask_scheduler, progress=bars.update
+            tokenizer,
+            jobs,
+            settings=settings,
+            overwrite=force,
+            dask=dask or dask_scheduler,
+            progress=bars.update,
         )
     outs = [job.out for job in jobs]
     if json_output:

@@ -158,15 +158,8 @@ class Encoder:
         prefix is put before every text. `normalize` overrides the manifest's L2 normalisation.
         """
         self._require_task(FEATURE_EXTRACTION, "embed")
-        items, normalized = _check_texts(texts), self._normalized(normalize)
-        _check_batch_size(batch_size)
-        prefix = self._prompt_prefix(prompt)
-        vectors = self._each_run(
-            items,
-            lambda window: self._tokenize([prefix + text for text in window]).ids,
-            batch_size,
-            self._pooled,
-        )
+        normalized = self._normalized(normalize)
+        vectors = self._each_text_run(texts, prompt, batch_size, self._pooled)
         return l2_normalize(vectors) if normalized else vectors
 
     def embed_ids(
@@ -196,15 +189,7 @@ class Encoder:
     ) -> np.ndarray:
         """Class probabilities [len(texts), len(labels)] float32, columns in `manifest.labels` order."""
         self._require_task(TEXT_CLASSIFICATION, "classify")
-        items = _check_texts(texts)
-        _check_batch_size(batch_size)
-        prefix = self._prompt_prefix(prompt)
-        logits = self._each_run(
-            items,
-            lambda window: self._tokenize([prefix + text for text in window]).ids,
-            batch_size,
-            self._run,
-        )
+        logits = self._each_text_run(texts, prompt, batch_size, self._run)
         return softmax(logits.astype(np.float32))
 
     def classify(
@@ -256,6 +241,21 @@ class Encoder:
             cut = sum(len(piece.ids) - self._special_per_text for piece in encoding.overflowing)
             lengths.append(len(encoding.ids) + cut)
         return Tokenized(ids, lengths)
+
+    def _each_text_run(
+        self,
+        texts: Sequence[str],
+        prompt: str | None,
+        batch_size: int,
+        step: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        """`step` over the texts, each with the prompt's prefix, tokenized a window at a time (`_each_run`)."""
+        items = _check_texts(texts)
+        _check_batch_size(batch_size)
+        prefix = self._prompt_prefix(prompt)
+        return self._each_run(
+            items, lambda window: self._tokenize([prefix + text for text in window]).ids, batch_size, step
+        )
 
     def _each_run(
         self,

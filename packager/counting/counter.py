@@ -24,7 +24,8 @@ from tokenizers import Tokenizer
 from langtrim.packager.counting.encode import encode_lines, line_separators
 from langtrim.packager.counting.inputs import DEFAULT_TEXT_COLUMN, Shard, split_lines, text_blocks
 from langtrim.packager.counting.words import WordCache, word_rule
-from langtrim.packager.selection.stats import TokenStats
+from langtrim.packager.models.tokenizer import id_bound
+from langtrim.packager.selection.stats import TokenStats, tokenizer_sha256
 
 # Blocks being encoded while the caller counts one (each ~1 MB of text, so memory stays flat in corpus size).
 # With one, the cores waited while a block's ids became numpy arrays (Python, one core); with two, that work
@@ -45,6 +46,25 @@ class EncodedBlock:
     n_read: int  # lines read, counted or skipped
     n_bytes: int  # text bytes
     storage: int  # storage bytes read since the previous block
+
+
+@dataclass(frozen=True)
+class CountKey:
+    """What every shard of one count shares besides the tokenizer; it travels to Dask workers as it is.
+
+    Statistics merge only within one key's tokenizer, language and minimum line length (`TokenStats.merge`).
+    """
+
+    tokenizer_sha256: str  # of the tokenizer without padding or truncation (`stats.tokenizer_sha256`)
+    vocab_size: int  # one more than the largest token id: the length of the count arrays
+    language: str
+    min_line_chars: int
+    text_column: str = DEFAULT_TEXT_COLUMN  # of Parquet inputs
+
+
+def count_key(tokenizer: Tokenizer, language: str, min_line_chars: int, text_column: str) -> CountKey:
+    """The key of a count with `tokenizer`, which must already be unpadded (see `models.tokenizer.unpadded`)."""
+    return CountKey(tokenizer_sha256(tokenizer), id_bound(tokenizer), language, min_line_chars, text_column)
 
 
 def _id_type(vocab_size: int) -> type:
@@ -84,19 +104,14 @@ def _new_line_encoder(tokenizer: Tokenizer, id_type: type) -> LineEncoder:
 
 
 def encoded_blocks(
-    tokenizer: Tokenizer,
-    blocks: Iterable[tuple[str, int, int]],
-    *,
-    vocab_size: int,
-    language: str,
-    min_line_chars: int,
+    tokenizer: Tokenizer, blocks: Iterable[tuple[str, int, int]], key: CountKey
 ) -> Iterator[EncodedBlock]:
     """Encode `text_blocks` output `BLOCKS_AHEAD` blocks ahead, in threads, while the caller counts.
 
     `encode_batch` releases the GIL and runs on every core; without this, the cores would wait while this
     thread reads, decompresses and counts between two calls.
     """
-    encode = line_encoder(tokenizer, _id_type(vocab_size), language)
+    encode = line_encoder(tokenizer, _id_type(key.vocab_size), key.language)
     pool = ThreadPoolExecutor(max_workers=BLOCKS_AHEAD, thread_name_prefix="langtrim-encode")
     pending: deque[_Pending] = deque()
 
@@ -107,7 +122,7 @@ def encoded_blocks(
 
     try:
         for text, n_bytes, storage in blocks:
-            lines, n_read = split_lines(text, min_line_chars)
+            lines, n_read = split_lines(text, key.min_line_chars)
             future = pool.submit(encode, lines)
             pending.append((future, n_read, n_bytes, storage))
             if len(pending) > BLOCKS_AHEAD:
@@ -121,8 +136,9 @@ def encoded_blocks(
 class LineCounter:
     """Running counts of one part of a corpus: per token, the lines it occurs in and its occurrences."""
 
-    def __init__(self, vocab_size: int, min_line_chars: int) -> None:
-        self._vocab_size, self._min_line_chars = vocab_size, min_line_chars
+    def __init__(self, key: CountKey) -> None:
+        self._key = key
+        vocab_size = self._vocab_size = key.vocab_size
         self._lines_per_key_chunk = max(
             1, (int(np.iinfo(_id_type(vocab_size)).max) - vocab_size) // vocab_size
         )
@@ -152,14 +168,14 @@ class LineCounter:
             np.not_equal(keys[1:], keys[:-1], out=first[1:])
             self.line_counts += np.bincount(keys[first] % self._vocab_size, minlength=self._vocab_size)
 
-    def stats(self, tokenizer_sha: str, language: str, inputs: tuple[str, ...]) -> TokenStats:
+    def stats(self, inputs: tuple[str, ...]) -> TokenStats:
         return TokenStats(
-            tokenizer_sha256=tokenizer_sha,
-            language=language,
+            tokenizer_sha256=self._key.tokenizer_sha256,
+            language=self._key.language,
             n_lines=self.n_lines,
             line_counts=self.line_counts,
             occurrences=self.occurrences,
-            min_line_chars=self._min_line_chars,
+            min_line_chars=self._key.min_line_chars,
             inputs=inputs,
             n_skipped_lines=self.n_skipped_lines,
             n_bytes=self.n_bytes,
@@ -168,13 +184,9 @@ class LineCounter:
 
 def iter_shard_parts(
     tokenizer: Tokenizer,
+    key: CountKey,
     shard: Shard,
     *,
-    vocab_size: int,
-    tokenizer_sha: str,
-    language: str,
-    min_line_chars: int,
-    text_column: str = DEFAULT_TEXT_COLUMN,
     skip_bytes: int = 0,
     part_bytes: int | None = None,
     on_block: BlockCallback | None = None,
@@ -184,39 +196,19 @@ def iter_shard_parts(
     A caller saves each part to resume from it: `skip_bytes` (compressed files) starts after that much
     decompressed text, where the saved parts end. `on_block` is called after each block with what it read.
     """
-    counter = LineCounter(vocab_size, min_line_chars)
-    blocks = text_blocks(shard, text_column, skip_bytes)
-    encoded = encoded_blocks(
-        tokenizer, blocks, vocab_size=vocab_size, language=language, min_line_chars=min_line_chars
-    )
-    for block in encoded:
+    counter = LineCounter(key)
+    blocks = text_blocks(shard, key.text_column, skip_bytes)
+    for block in encoded_blocks(tokenizer, blocks, key):
         counter.add(block)
         if on_block is not None:
             on_block(block.storage, block.n_read, block.n_bytes)
         if part_bytes is not None and counter.n_bytes >= part_bytes:
-            yield counter.stats(tokenizer_sha, language, (shard.describe(),))
-            counter = LineCounter(vocab_size, min_line_chars)
-    yield counter.stats(tokenizer_sha, language, (shard.describe(),))
+            yield counter.stats((shard.describe(),))
+            counter = LineCounter(key)
+    yield counter.stats((shard.describe(),))
 
 
-def count_shard(
-    tokenizer: Tokenizer,
-    shard: Shard,
-    *,
-    vocab_size: int,
-    tokenizer_sha: str,
-    language: str,
-    min_line_chars: int,
-    text_column: str = DEFAULT_TEXT_COLUMN,
-) -> TokenStats:
-    """Statistics of one whole shard: what a Dask worker runs."""
-    (stats,) = iter_shard_parts(
-        tokenizer,
-        shard,
-        vocab_size=vocab_size,
-        tokenizer_sha=tokenizer_sha,
-        language=language,
-        min_line_chars=min_line_chars,
-        text_column=text_column,
-    )
+def count_shard(tokenizer: Tokenizer, key: CountKey, shard: Shard) -> TokenStats:
+    """Statistics of one whole shard: what a Dask worker runs, and what an in-memory count adds up."""
+    (stats,) = iter_shard_parts(tokenizer, key, shard)
     return stats

@@ -18,7 +18,7 @@ from typing import Any
 import tokenizers
 from tokenizers import Tokenizer
 
-from langtrim.packager.counting.counter import count_shard
+from langtrim.packager.counting.counter import CountKey, count_shard
 from langtrim.packager.counting.inputs import Shard
 from langtrim.packager.counting.plan import CountPlan, ProgressTracker
 from langtrim.packager.errors import SelectionError
@@ -144,24 +144,10 @@ def prepare_workers(client: Any, tokenizer: Tokenizer, *, wait_seconds: float = 
 
 
 def _count_on_worker(
-    tokenizer_json: str,
-    tokenizer_sha: str,
-    vocab_size: int,
-    versions: dict[str, str],
-    shard: Shard,
-    language: str,
-    min_line_chars: int,
-    text_column: str,
+    tokenizer_json: str, versions: dict[str, str], key: CountKey, shard: Shard
 ) -> TokenStats:
-    return count_shard(
-        _worker_tokenizer(tokenizer_json, tokenizer_sha, versions),
-        shard,
-        vocab_size=vocab_size,
-        tokenizer_sha=tokenizer_sha,
-        language=language,
-        min_line_chars=min_line_chars,
-        text_column=text_column,
-    )
+    tokenizer = _worker_tokenizer(tokenizer_json, key.tokenizer_sha256, versions)
+    return count_shard(tokenizer, key, shard)
 
 
 class DaskExecutor:
@@ -183,14 +169,10 @@ class DaskExecutor:
             client.submit(
                 _count_on_worker,
                 tokenizer_json,
-                plan.tokenizer_sha256,
-                plan.vocab_size,
                 _versions(),
+                plan.key,
                 shard,
-                plan.language,
-                plan.min_line_chars,
-                plan.text_column,
-                key=f"langtrim-count-{plan.language}-{index}-{run}",
+                key=f"langtrim-count-{plan.key.language}-{index}-{run}",
                 pure=False,
             ): (index, shard)
             for index, shard in pending

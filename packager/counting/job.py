@@ -14,15 +14,18 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from langtrim.packager.counting.inputs import (
-    DEFAULT_SHARD_BYTES,
-    DEFAULT_TEXT_COLUMN,
     CorpusSpec,
     parse_corpus_options,
 )
-from langtrim.packager.counting.plan import CountProgress, ShardExecutor, count_corpus, count_in_memory
+from langtrim.packager.counting.plan import (
+    CountProgress,
+    CountSettings,
+    ShardExecutor,
+    count_corpus,
+    count_in_memory,
+)
 from langtrim.packager.errors import OutputError, SelectionError
 from langtrim.packager.selection.stats import (
-    DEFAULT_MIN_LINE_CHARS,
     TokenStats,
     is_token_stats_file,
     load_checked,
@@ -39,14 +42,6 @@ class CountJob:
 
     corpus: CorpusSpec
     out: Path
-
-
-@dataclass(frozen=True)
-class CountSettings:
-    min_line_chars: int = DEFAULT_MIN_LINE_CHARS
-    shard_bytes: int = DEFAULT_SHARD_BYTES
-    text_column: str = DEFAULT_TEXT_COLUMN
-    overwrite: bool = False
 
 
 def plan_jobs(corpus_options: Sequence[str], out: Path) -> list[CountJob]:
@@ -84,6 +79,7 @@ def run_count(
     jobs: Sequence[CountJob],
     *,
     settings: CountSettings = CountSettings(),
+    overwrite: bool = False,
     dask: str | None = None,
     progress: Callable[[str, CountProgress], None] | None = None,
 ) -> list[TokenStats]:
@@ -94,7 +90,7 @@ def run_count(
     if not jobs:
         raise SelectionError("nothing to count: pass --corpus LANG=PATH")
     for job in jobs:  # fail before the slow part
-        if job.out.exists() and not (settings.overwrite and job.out.is_file()):
+        if job.out.exists() and not (overwrite and job.out.is_file()):
             raise OutputError(
                 f"{str(job.out)!r} exists: choose another --out, or pass --force to count again"
             )
@@ -115,13 +111,11 @@ def run_count(
                     list(job.corpus.paths),
                     language=language,
                     out=job.out,
-                    min_line_chars=settings.min_line_chars,
-                    shard_bytes=settings.shard_bytes,
-                    text_column=settings.text_column,
-                    overwrite=settings.overwrite,
+                    settings=settings,
                     progress=(lambda report, language=language: progress(language, report))
                     if progress
                     else None,
+                    overwrite=overwrite,
                     executor=executor,
                 )
             )
@@ -129,11 +123,7 @@ def run_count(
 
 
 def corpus_statistics(
-    tokenizer: Tokenizer,
-    corpus: CorpusSpec,
-    *,
-    min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
-    text_column: str = DEFAULT_TEXT_COLUMN,
+    tokenizer: Tokenizer, corpus: CorpusSpec, *, settings: CountSettings = CountSettings()
 ) -> TokenStats:
     """The statistics of a `--corpus` of `trim` or `pack`: statistics files `langtrim count` wrote (checked
     to belong to this tokenizer and language) are read, text is counted in memory, and both add up."""
@@ -141,13 +131,5 @@ def corpus_statistics(
     texts = [path for path in corpus.paths if path not in files]
     parts = [load_checked(path, tokenizer, corpus.language) for path in files]
     if texts:
-        parts.append(
-            count_in_memory(
-                tokenizer,
-                texts,
-                language=corpus.language,
-                min_line_chars=min_line_chars,
-                text_column=text_column,
-            )
-        )
+        parts.append(count_in_memory(tokenizer, texts, language=corpus.language, settings=settings))
     return merge_all(parts)  # refuses parts counted with another minimum line length, naming both

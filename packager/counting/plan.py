@@ -20,11 +20,11 @@ from typing import Any, Protocol
 
 from tokenizers import Tokenizer
 
-from langtrim.packager.counting.counter import count_shard, iter_shard_parts
+from langtrim.packager.counting.counter import CountKey, count_key, count_shard, iter_shard_parts
 from langtrim.packager.counting.inputs import DEFAULT_SHARD_BYTES, DEFAULT_TEXT_COLUMN, Shard, plan_shards
 from langtrim.packager.errors import OutputError, SelectionError
-from langtrim.packager.models.tokenizer import id_bound, unpadded
-from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS, TokenStats, tokenizer_sha256
+from langtrim.packager.models.tokenizer import unpadded
+from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS, TokenStats
 from langtrim.runtime.errors import UsageError
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_TEXT_COLUMN",
     "CountPlan",
     "CountProgress",
+    "CountSettings",
     "LocalExecutor",
     "ProgressCallback",
     "ProgressTracker",
@@ -73,15 +74,30 @@ ProgressCallback = Callable[[CountProgress], None]
 
 
 @dataclass(frozen=True)
+class CountSettings:
+    """How a corpus is counted: `langtrim count`'s --min-line-chars, --text-column and --shard-mb."""
+
+    min_line_chars: int = DEFAULT_MIN_LINE_CHARS
+    text_column: str = DEFAULT_TEXT_COLUMN
+    shard_bytes: int = DEFAULT_SHARD_BYTES  # also the text a compressed file counts between two checkpoints
+
+    def __post_init__(self) -> None:
+        if self.min_line_chars < 0:
+            raise UsageError(
+                f"--min-line-chars {self.min_line_chars} is out of range: give 0 or more characters"
+            )
+        if self.shard_bytes < 1:
+            raise UsageError(
+                f"--shard-bytes {self.shard_bytes} is out of range: give a positive number of bytes"
+            )
+
+
+@dataclass(frozen=True)
 class CountPlan:
     """A count ready to run: its shards, where their checkpoints go, and where the result goes."""
 
     tokenizer: Tokenizer  # without padding or truncation
-    tokenizer_sha256: str
-    vocab_size: int  # one more than the largest token id: the length of the count arrays
-    language: str
-    min_line_chars: int
-    text_column: str
+    key: CountKey
     shard_bytes: int  # also the text a compressed file counts between two checkpoints
     shards: tuple[Shard, ...]
     inputs: tuple[str, ...]  # one description per input file, for people
@@ -172,51 +188,41 @@ def start_count(
     *,
     language: str,
     out: str | os.PathLike[str],
-    min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
-    text_column: str = DEFAULT_TEXT_COLUMN,
+    settings: CountSettings = CountSettings(),
     overwrite: bool = False,
 ) -> CountPlan:
     """Check the arguments, cut the inputs into shards and open (or resume) the checkpoints next to `out`."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    if min_line_chars < 0:
-        raise UsageError(f"--min-line-chars {min_line_chars} is out of range: give 0 or more characters")
-    if shard_bytes < 1:
-        raise UsageError(f"--shard-bytes {shard_bytes} is out of range: give a positive number of bytes")
     out = Path(out)
     if out.exists() and not (overwrite and out.is_file()):
         raise OutputError(f"{str(out)!r} exists: choose another --out, or delete it to count again")
-    shards, files = plan_shards(inputs, shard_bytes=shard_bytes, text_column=text_column)
+    shards, files = plan_shards(inputs, shard_bytes=settings.shard_bytes, text_column=settings.text_column)
     if sum(file.size for file in files) == 0:
         raise SelectionError(
             f"the corpus for {language!r} is empty ({', '.join(file.url for file in files)}): give files with "
             "one sentence or paragraph a line"
         )
     tokenizer = unpadded(tokenizer)
-    sha = tokenizer_sha256(tokenizer)
+    key = count_key(tokenizer, language, settings.min_line_chars, settings.text_column)
     checkpoints = Path(f"{out}.partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     plan_key = {
         "format": _PLAN_FORMAT,
-        "tokenizer_sha256": sha,
+        "tokenizer_sha256": key.tokenizer_sha256,
         "language": language,
-        "min_line_chars": min_line_chars,
-        "shard_bytes": shard_bytes,
-        "text_column": text_column,
+        "min_line_chars": settings.min_line_chars,
+        "shard_bytes": settings.shard_bytes,
+        "text_column": settings.text_column,
         "inputs": [[file.url, file.size, file.stamp] for file in files],
     }
     _open_checkpoints(checkpoints, plan_key)
     return CountPlan(
         tokenizer=tokenizer,
-        tokenizer_sha256=sha,
-        vocab_size=id_bound(tokenizer),
-        language=language,
-        min_line_chars=min_line_chars,
-        text_column=text_column,
-        shard_bytes=shard_bytes,
+        key=key,
+        shard_bytes=settings.shard_bytes,
         shards=tuple(shards),
-        inputs=tuple(file.describe(text_column) for file in files),
+        inputs=tuple(file.describe(settings.text_column) for file in files),
         out=out,
         checkpoints=checkpoints,
     )
@@ -224,15 +230,16 @@ def start_count(
 
 def finish_count(plan: CountPlan) -> TokenStats:
     """Sum the finished shards, write `plan.out` and remove the checkpoints."""
+    key = plan.key
     total = TokenStats.empty(
-        plan.tokenizer_sha256, plan.language, plan.vocab_size, min_line_chars=plan.min_line_chars
+        key.tokenizer_sha256, key.language, key.vocab_size, min_line_chars=key.min_line_chars
     )
     for index in range(len(plan.shards)):
         total = total.merge(TokenStats.load(plan.shard_file(index)))
     total = replace(total, inputs=plan.inputs)
     if total.n_lines == 0:
         shutil.rmtree(plan.checkpoints, ignore_errors=True)
-        _refuse_empty(total, plan.min_line_chars)
+        _refuse_empty(total, key.min_line_chars)
     total.save(plan.out)
     shutil.rmtree(plan.checkpoints, ignore_errors=True)
     return total
@@ -267,12 +274,8 @@ def _count_shard_resumably(plan: CountPlan, index: int, shard: Shard, tracker: P
 
     parts = iter_shard_parts(
         plan.tokenizer,
+        plan.key,
         shard,
-        vocab_size=plan.vocab_size,
-        tokenizer_sha=plan.tokenizer_sha256,
-        language=plan.language,
-        min_line_chars=plan.min_line_chars,
-        text_column=plan.text_column,
         skip_bytes=running.n_bytes if running is not None else 0,
         part_bytes=plan.shard_bytes if streamed else None,
         on_block=on_block,
@@ -308,31 +311,21 @@ def count_corpus(
     *,
     language: str,
     out: str | os.PathLike[str],
-    min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
-    text_column: str = DEFAULT_TEXT_COLUMN,
+    settings: CountSettings = CountSettings(),
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
-    executor: "ShardExecutor | None" = None,
+    executor: ShardExecutor | None = None,
 ) -> TokenStats:
     """Count a language's corpus into token statistics, written to `out` (an `.npz` file), and return them.
 
     `executor` counts the shards: here one after the other (the default, `LocalExecutor`), or on a Dask
-    cluster (`dask_cluster.DaskExecutor`); either way this process checkpoints each finished shard in `OUT.partial/` and sums them, so
-    the result is the same to the last count and an interrupted count resumes with either. `progress` is
+    cluster (`dask_cluster.DaskExecutor`); either way this process checkpoints each finished shard in
+    `OUT.partial/` and sums them, so the result is the same to the last count and an interrupted count
+    resumes with either. `progress` is
     called after every block of about 1 MB of text (with Dask, after every shard). Raises SelectionError for
     missing, unreadable, corrupt or empty inputs, OutputError when `out` exists (unless `overwrite`).
     """
-    plan = start_count(
-        tokenizer,
-        inputs,
-        language=language,
-        out=out,
-        min_line_chars=min_line_chars,
-        shard_bytes=shard_bytes,
-        text_column=text_column,
-        overwrite=overwrite,
-    )
+    plan = start_count(tokenizer, inputs, language=language, out=out, settings=settings, overwrite=overwrite)
     executor = executor or LocalExecutor()
     tracker = ProgressTracker(plan, progress)
     pending = plan.pending()
@@ -353,31 +346,22 @@ def count_in_memory(
     inputs: Sequence[str | os.PathLike[str]],
     *,
     language: str,
-    min_line_chars: int = DEFAULT_MIN_LINE_CHARS,
-    text_column: str = DEFAULT_TEXT_COLUMN,
+    settings: CountSettings = CountSettings(),
 ) -> TokenStats:
     """The statistics `count_corpus` would write, without a file or checkpoints: what `trim --corpus` counts.
 
     The same reader (every input kind) and the same counting, so `trim --corpus fr=x.txt` and `langtrim count`
     then `trim --corpus fr=x.npz` select the same tokens.
     """
-    shards, files = plan_shards(inputs, text_column=text_column)
+    shards, files = plan_shards(inputs, shard_bytes=settings.shard_bytes, text_column=settings.text_column)
     tokenizer = unpadded(tokenizer)
-    sha, vocab_size = tokenizer_sha256(tokenizer), id_bound(tokenizer)
-    total = TokenStats.empty(sha, language, vocab_size, min_line_chars=min_line_chars)
+    key = count_key(tokenizer, language, settings.min_line_chars, settings.text_column)
+    total = TokenStats.empty(
+        key.tokenizer_sha256, language, key.vocab_size, min_line_chars=key.min_line_chars
+    )
     for shard in shards:
-        total = total.merge(
-            count_shard(
-                tokenizer,
-                shard,
-                vocab_size=vocab_size,
-                tokenizer_sha=sha,
-                language=language,
-                min_line_chars=min_line_chars,
-                text_column=text_column,
-            )
-        )
-    total = replace(total, inputs=tuple(file.describe(text_column) for file in files))
+        total = total.merge(count_shard(tokenizer, key, shard))
+    total = replace(total, inputs=tuple(file.describe(settings.text_column) for file in files))
     if total.n_lines == 0:
-        _refuse_empty(total, min_line_chars)
+        _refuse_empty(total, key.min_line_chars)
     return total

@@ -11,6 +11,7 @@ from tokenizers import Tokenizer
 
 from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.counting.job import corpus_statistics
+from langtrim.packager.counting.plan import CountSettings
 from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.models.families import PROVENANCE_FILE, usage_of
 from langtrim.packager.models.sources import ModelSource, load_model, load_tokenizer, read_config
@@ -144,7 +145,9 @@ def run_trim(
     if corpora:
         progress("counting the corpora")
     statistics = {
-        corpus.language: corpus_statistics(tokenizer, corpus, min_line_chars=settings.min_line_chars)
+        corpus.language: corpus_statistics(
+            tokenizer, corpus, settings=CountSettings(min_line_chars=settings.min_line_chars)
+        )
         for corpus in corpora
     }
     progress("selecting tokens")

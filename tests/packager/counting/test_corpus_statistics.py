@@ -12,6 +12,7 @@ import pytest
 
 from langtrim.packager.counting.inputs import CorpusSpec, iter_lines, parse_corpus_options
 from langtrim.packager.counting.job import corpus_statistics
+from langtrim.packager.counting.plan import CountSettings
 from langtrim.packager.errors import SelectionError
 from langtrim.runtime.errors import UsageError
 
@@ -24,7 +25,7 @@ def test_line_counts_equal_a_set_per_line_count(e5_tokenizer, sentences, tmp_pat
     lines = sentences("de")
     corpus = tmp_path / "de.txt"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    stats = corpus_statistics(e5_tokenizer, _spec("de", corpus), min_line_chars=1)
+    stats = corpus_statistics(e5_tokenizer, _spec("de", corpus), settings=CountSettings(min_line_chars=1))
     reference: Counter[int] = Counter()
     for line in lines:
         reference.update(set(e5_tokenizer.encode(line, add_special_tokens=False).ids))

@@ -10,21 +10,16 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.counting.plan import CountProgress, count_corpus, count_in_memory, plan_shards
+from langtrim.packager.counting.plan import (
+    CountProgress,
+    CountSettings,
+    count_corpus,
+    count_in_memory,
+    plan_shards,
+)
 from langtrim.packager.errors import OutputError, SelectionError
 from langtrim.packager.selection.stats import TokenStats, load_checked, merge_all
-
-
-def assert_same_counts(actual: TokenStats, expected: TokenStats) -> None:
-    assert actual.tokenizer_sha256 == expected.tokenizer_sha256
-    assert actual.language == expected.language
-    assert (actual.n_lines, actual.n_skipped_lines, actual.n_bytes) == (
-        expected.n_lines,
-        expected.n_skipped_lines,
-        expected.n_bytes,
-    )
-    assert np.array_equal(actual.line_counts, expected.line_counts)
-    assert np.array_equal(actual.occurrences, expected.occurrences)
+from tests.support.counting import assert_same_counts, count_french
 
 
 def reference_counts(
@@ -60,13 +55,7 @@ def corpus(tmp_path: Path, mixed_lines: list[str]) -> Path:
 
 
 def count(tokenizer: Tokenizer, inputs, tmp_path: Path, name: str = "stats.npz", **options) -> TokenStats:
-    return count_corpus(
-        tokenizer,
-        inputs if isinstance(inputs, list) else [inputs],
-        language="fr",
-        out=tmp_path / name,
-        **options,
-    )
+    return count_french(tokenizer, inputs, tmp_path / name, **options)
 
 
 @pytest.mark.parametrize("name", ["e5_tokenizer", "mbert_tokenizer"])  # joined lines; the word cache
@@ -84,14 +73,10 @@ def test_counts_equal_a_set_per_line_reference(name, corpus, mixed_lines, tmp_pa
 def test_an_in_memory_count_equals_the_written_one(e5_tokenizer, corpus, tmp_path):
     """`trim --corpus` counts in memory (`count_in_memory`) exactly what `langtrim count` writes."""
     stats = count(e5_tokenizer, corpus, tmp_path, min_line_chars=1)
-    in_memory = count_in_memory(e5_tokenizer, [corpus], language="fr", min_line_chars=1)
-    assert (in_memory.n_lines, in_memory.n_skipped_lines, in_memory.n_bytes) == (
-        stats.n_lines,
-        stats.n_skipped_lines,
-        stats.n_bytes,
+    in_memory = count_in_memory(
+        e5_tokenizer, [corpus], language="fr", settings=CountSettings(min_line_chars=1)
     )
-    assert np.array_equal(stats.line_counts, in_memory.line_counts)
-    assert np.array_equal(stats.occurrences, in_memory.occurrences)
+    assert_same_counts(in_memory, stats)
 
 
 def test_default_minimum_follows_the_papers_len_line_above_5(e5_tokenizer, tmp_path):
@@ -350,20 +335,11 @@ def test_an_interrupted_count_resumes_without_recounting_finished_shards(e5_toke
     out = tmp_path / "fr.npz"
     first: list[CountProgress] = []
     with pytest.raises(Interrupt):
-        count_corpus(
-            e5_tokenizer,
-            [corpus],
-            language="fr",
-            out=out,
-            shard_bytes=2000,
-            progress=interrupt_after(3, first),
-        )
+        count_french(e5_tokenizer, corpus, out, progress=interrupt_after(3, first), shard_bytes=2000)
     assert not out.exists() and len(list((tmp_path / "fr.npz.partial").glob("shard-*.npz"))) == 3
 
     second: list[CountProgress] = []
-    stats = count_corpus(
-        e5_tokenizer, [corpus], language="fr", out=out, shard_bytes=2000, progress=second.append
-    )
+    stats = count_french(e5_tokenizer, corpus, out, progress=second.append, shard_bytes=2000)
     assert second[0].shards_resumed == 3 and second[0].shards_done == 3
     # This run read only the lines of the other shards.
     assert second[-1].lines == expected.n_lines + expected.n_skipped_lines - first[-1].lines
@@ -391,14 +367,12 @@ def test_an_interrupted_compressed_file_resumes_from_its_last_checkpoint(
 
     out = tmp_path / "gz.npz"
     with pytest.raises(Interrupt):
-        count_corpus(e5_tokenizer, [path], language="fr", out=out, shard_bytes=2000, progress=stop_midway)
+        count_french(e5_tokenizer, path, out, progress=stop_midway, shard_bytes=2000)
     saved = TokenStats.load(tmp_path / "gz.npz.partial" / "shard-000000.running.npz")
     assert 2000 <= saved.n_bytes <= 6000 + 512
 
     second: list[CountProgress] = []
-    stats = count_corpus(
-        e5_tokenizer, [path], language="fr", out=out, shard_bytes=2000, progress=second.append
-    )
+    stats = count_french(e5_tokenizer, path, out, progress=second.append, shard_bytes=2000)
     assert second[-1].text_bytes == corpus.stat().st_size - saved.n_bytes
     assert_same_counts(stats, expected)
 
@@ -406,13 +380,11 @@ def test_an_interrupted_compressed_file_resumes_from_its_last_checkpoint(
 def test_checkpoints_of_another_count_are_refused(e5_tokenizer, corpus, tmp_path):
     out = tmp_path / "fr.npz"
     with pytest.raises(Interrupt):
-        count_corpus(
-            e5_tokenizer, [corpus], language="fr", out=out, shard_bytes=2000, progress=interrupt_after(1, [])
-        )
+        count_french(e5_tokenizer, corpus, out, progress=interrupt_after(1, []), shard_bytes=2000)
     with pytest.raises(
         SelectionError, match=r"fr\.npz\.partial' belong to a count with other min_line_chars"
     ):
-        count_corpus(e5_tokenizer, [corpus], language="fr", out=out, shard_bytes=2000, min_line_chars=1)
+        count_french(e5_tokenizer, corpus, out, shard_bytes=2000, min_line_chars=1)
 
 
 def test_statistics_round_trip_through_their_file(e5_tokenizer, corpus, tmp_path):

@@ -3,12 +3,12 @@
 import gzip
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from langtrim.packager.counting.inputs import plan_shards
-from langtrim.packager.counting.plan import CountProgress, count_corpus
+from langtrim.packager.counting.plan import CountProgress
 from langtrim.runtime.errors import UsageError
+from tests.support.counting import assert_same_counts, count_french
 
 distributed = pytest.importorskip("distributed")
 
@@ -45,35 +45,22 @@ def corpus_dir(tmp_path: Path, sentences) -> Path:
 
 
 def assert_identical(actual, expected) -> None:
-    assert (actual.tokenizer_sha256, actual.language, actual.inputs) == (
-        expected.tokenizer_sha256,
-        expected.language,
-        expected.inputs,
-    )
-    assert (actual.n_lines, actual.n_skipped_lines, actual.n_bytes) == (
-        expected.n_lines,
-        expected.n_skipped_lines,
-        expected.n_bytes,
-    )
-    assert np.array_equal(actual.line_counts, expected.line_counts)
-    assert np.array_equal(actual.occurrences, expected.occurrences)
+    assert_same_counts(actual, expected)
+    assert actual.inputs == expected.inputs
 
 
 def test_two_dask_workers_count_exactly_like_one_process(e5_tokenizer, corpus_dir, tmp_path, client):
     shards, _ = plan_shards([corpus_dir], shard_bytes=4000)
     assert len(shards) >= 5
-    single = count_corpus(
-        e5_tokenizer, [corpus_dir], language="fr", out=tmp_path / "one.npz", shard_bytes=4000
-    )
+    single = count_french(e5_tokenizer, corpus_dir, tmp_path / "one.npz", shard_bytes=4000)
     seen: list[CountProgress] = []
-    on_dask = count_corpus(
+    on_dask = count_french(
         e5_tokenizer,
-        [corpus_dir],
-        language="fr",
-        out=tmp_path / "dask.npz",
+        corpus_dir,
+        tmp_path / "dask.npz",
         executor=DaskExecutor(client),
-        shard_bytes=4000,
         progress=seen.append,
+        shard_bytes=4000,
     )
     assert_identical(on_dask, single)
     assert seen[-1].shards_done == seen[-1].shards_total == len(shards)
@@ -91,28 +78,13 @@ def test_a_dask_count_resumes_an_interrupted_single_process_count(e5_tokenizer, 
 
     out = tmp_path / "fr.npz"
     with pytest.raises(Interrupt):
-        count_corpus(
-            e5_tokenizer,
-            [corpus_dir],
-            language="fr",
-            out=out,
-            shard_bytes=4000,
-            progress=stop_after_two_shards,
-        )
+        count_french(e5_tokenizer, corpus_dir, out, progress=stop_after_two_shards, shard_bytes=4000)
     seen: list[CountProgress] = []
-    resumed = count_corpus(
-        e5_tokenizer,
-        [corpus_dir],
-        language="fr",
-        out=out,
-        executor=DaskExecutor(client),
-        shard_bytes=4000,
-        progress=seen.append,
+    resumed = count_french(
+        e5_tokenizer, corpus_dir, out, executor=DaskExecutor(client), progress=seen.append, shard_bytes=4000
     )
     assert seen[0].shards_resumed == 2
-    expected = count_corpus(
-        e5_tokenizer, [corpus_dir], language="fr", out=tmp_path / "expected.npz", shard_bytes=4000
-    )
+    expected = count_french(e5_tokenizer, corpus_dir, tmp_path / "expected.npz", shard_bytes=4000)
     assert_identical(resumed, expected)
 
 

