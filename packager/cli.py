@@ -19,17 +19,16 @@ from rich.console import Console
 from langtrim.packager.counting.inputs import DEFAULT_SHARD_BYTES, DEFAULT_TEXT_COLUMN
 from langtrim.packager.pack.parity import Gates
 from langtrim.packager.pack.quantize import DEFAULT_VARIANT, EMBEDDING_MODES, OPTIMIZE_LEVELS, QUANTIZE_MODES
-from langtrim.packager.selection.choose import SOURCE_NAMES
+from langtrim.packager.selection.choose import SOURCE_NAMES, SelectionSettings
 from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS
-from langtrim.packager.selection.threshold import DEFAULT_THRESHOLD
 from langtrim.runtime.errors import LangtrimError, UsageError
 
 if TYPE_CHECKING:
     from langtrim.packager.counting.inputs import CorpusSpec
-    from langtrim.packager.selection.choose import SelectionSettings
     from langtrim.packager.selection.languages import Language
 
 GATES = Gates()
+SELECTION = SelectionSettings()
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -137,9 +136,8 @@ def _selection_inputs(
     max_tokens_per_language: int | None,
     fallback: bool,
     keep_text: list[str] | None,
-) -> tuple[list["Language"], list["CorpusSpec"], "SelectionSettings"]:
+) -> tuple[list["Language"], list["CorpusSpec"], SelectionSettings]:
     from langtrim.packager.counting.inputs import parse_corpus_options
-    from langtrim.packager.selection.choose import SelectionSettings
     from langtrim.packager.selection.languages import parse_languages
 
     settings = SelectionSettings(
@@ -160,10 +158,10 @@ def trim(
         Path | None, typer.Option("--out", "-o", help="Output directory (a Hugging Face model).")
     ] = None,
     corpus: CorpusOpt = None,
-    source: SourceOpt = "auto",
-    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
-    max_tokens_per_language: MaxTokensOpt = None,
-    fallback: FallbackOpt = True,
+    source: SourceOpt = SELECTION.source,
+    threshold: ThresholdOpt = SELECTION.threshold,
+    max_tokens_per_language: MaxTokensOpt = SELECTION.max_tokens_per_language,
+    fallback: FallbackOpt = SELECTION.fallback,
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,
@@ -230,10 +228,10 @@ def pack(
         ),
     ] = DEFAULT_VARIANT.optimize,
     corpus: CorpusOpt = None,
-    source: SourceOpt = "auto",
-    threshold: ThresholdOpt = DEFAULT_THRESHOLD,
-    max_tokens_per_language: MaxTokensOpt = None,
-    fallback: FallbackOpt = True,
+    source: SourceOpt = SELECTION.source,
+    threshold: ThresholdOpt = SELECTION.threshold,
+    max_tokens_per_language: MaxTokensOpt = SELECTION.max_tokens_per_language,
+    fallback: FallbackOpt = SELECTION.fallback,
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,

@@ -34,21 +34,17 @@ KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _Item = TypeVar("_Item")
 _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 # Graph rewrites onnxruntime must not apply when it loads a bundle. Its CPU SkipLayerNormalization kernel is
-# 4-7x slower than the Add + LayerNormalization it replaces (onnxruntime 1.32, hidden 384: 0.24 vs 0.034 ms
-# at 128 tokens; benchmarks/runtime_profile.py). Without the fusion, an int8 e5-small bundle packed with
-# pack's default --optimize basic runs a batch of 32 about 20% faster and a 128-token text 7-13% faster,
-# with the same cosine to PyTorch to 4 decimals. A bundle packed with --optimize fused has the fused nodes
-# in its file: this cannot undo them.
+# slower than the Add + LayerNormalization it replaces (benchmarks/runtime_profile.py), and without the
+# fusion the results are the same to 4 decimals of cosine. A bundle packed with --optimize fused has the
+# fused nodes in its file: this cannot undo them.
 _DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 # Most padded positions (texts x longest) one onnxruntime run takes. Texts are sorted by length and cut into
 # runs of similar length, so padding costs almost nothing, and no run is so large that its activations spill
-# out of the CPU caches: at 1 thread an int8 e5-small cost 75-100 us per position up to ~1,000 positions a
-# run and 148 us at 32 x 128 (onnxruntime 1.32, this 2-core Xeon). On the benchmark's mixed traffic (batches
-# of 32 Tatoeba sentences, one of 159 tokens among ones of ~16) runs do 4.5x the sentences per CPU second of
-# one padded batch (benchmarks/length_runs.py).
+# out of the CPU caches: the cost per position rises past about a thousand positions a run
+# (benchmarks/length_runs.py measures runs against one padded batch).
 RUN_TOKENS = 1024
-# What one more run costs, in padded positions: onnxruntime's fixed cost per call (~0.9 ms at 1 thread, as
-# much as ~13 positions of e5-small int8). It keeps `length_runs` from cutting a batch into tiny runs.
+# What one more run costs, in padded positions: onnxruntime's fixed cost per call, about as much as a dozen
+# positions of e5-small int8. It keeps `length_runs` from cutting a batch into tiny runs.
 RUN_OVERHEAD_TOKENS = 16
 # Texts tokenized, sorted and run together: enough for sorting to find similar lengths, few enough that a call
 # with millions of texts holds one window's ids at a time.
@@ -117,14 +113,14 @@ class Encoder:
         self.directory = Path(bundle)
         self.manifest: Manifest = read_manifest(self.directory, verify=verify)
         self._label = str(bundle)
-        # The tokenizer first: the memory its loading frees is reused by the session, 2 MB less peak RSS.
+        # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
         self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
         processor = self._tokenizer.post_processor
         self._special_per_text = processor.num_special_tokens_to_add(False) if processor is not None else 0
         self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
         self._input_types = _check_graph(self._session, self.manifest, self._label)
         # id_map.json is read on the first embed_ids() call, the only one that needs it: parsing and checking
-        # it costs ~6 ms and 1 MB for a 33k-token bundle, 0.15 s and 10 MB untrimmed, on every load.
+        # it would cost every load time and memory that grow with the vocabulary.
         self._id_lookup: np.ndarray | None = None
 
     @property

@@ -29,8 +29,7 @@ from langtrim.packager.selection.stats import TokenStats, tokenizer_sha256
 
 # Blocks being encoded while the caller counts one (each ~1 MB of text, so memory stays flat in corpus size).
 # With one, the cores waited while a block's ids became numpy arrays (Python, one core); with two, that work
-# overlaps the next block's encoding: on 2 cores, 10 MB, medians of 4, mBERT paragraphs 6.99 -> 7.36 MB/s,
-# sentences 5.87 -> 6.08, e5 paragraphs ~+4%; peak RSS +17 MB.
+# overlaps the next block's encoding, for one more block of memory.
 BLOCKS_AHEAD = 2
 BlockCallback = Callable[[int, int, int], None]  # (storage bytes, lines, text bytes) read by one block
 # A block being encoded: (lengths, ids) to come, and lines read, text bytes, storage bytes.
@@ -82,9 +81,8 @@ def line_encoder(tokenizer: Tokenizer, id_type: type, language: str) -> LineEnco
     (`words`), else joined lines (`encode`).
 
     The encoder of the tokenizer and language last counted in this process is kept, so that the shards of a
-    count, and the tasks a Dask worker runs, share its word cache: a fresh cache re-encodes the frequent
-    words (`--dask local:1`, e5, 1 MB shards of Tatoeba paragraphs: 4.9 MB/s with a cache per shard, 7.6
-    shared). Another language gets a new one: a full cache keeps its words, so the first language's would
+    count, and the tasks a Dask worker runs, share its word cache: a fresh cache per shard would re-encode
+    the frequent words every time. Another language gets a new one: a full cache keeps its words, so the first language's would
     crowd out the next one's. One encoder is kept: bounded like the cache itself.
     """
     global _last_line_encoder

@@ -11,10 +11,8 @@ set, a Metaspace pre-tokenizer that prepends "▁" only at the start of the text
 no special token that matches raw text without stripping spaces beside it, a block whose lines hold the
 text of every such token, or a block where the separators found are not one per line.
 
-Measured on 2 idle cores, `encode_lines` alone on 5 MB of one Tatoeba sentence a line (~50 bytes): mBERT
-1.39 s one by one vs 0.90 s joined, e5 1.51 vs 1.19 s. `langtrim count` on 10 MB of ~760-byte paragraphs
-(medians of 3): mBERT 6.82 MB/s one by one, 6.87 joined 64 lines a text, 7.20 with the ~4,000-character
-bound; e5 4.94, 4.87 and 5.16. benchmarks/count_speed.py measures the whole count.
+Joining pays most on short lines (one sentence a line) and a little on paragraphs; benchmarks/count_speed.py
+measures the whole count, and docs/results.md, "The figures behind the code's choices", has the A/B runs behind it.
 """
 
 import json
@@ -34,8 +32,8 @@ TEXT_CHARS = 4096
 def pipeline_parts(component: Any, sequence_key: str) -> list[dict[str, Any]] | None:
     """The JSON of a normalizer's or pre-tokenizer's parts, `Sequence`s flattened; None for a missing one.
 
-    Only the component's own JSON: the whole tokenizer's (`tokenizer.to_str()`) is ~17 MB for e5 and cost
-    `langtrim count` 0.3 s and 48 MB of peak RSS per call.
+    Only the component's own JSON: the whole tokenizer's (`tokenizer.to_str()`) holds e5's whole vocabulary,
+    tens of MB serialised on every call.
     """
     if component is None:
         return None

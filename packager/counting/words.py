@@ -1,12 +1,10 @@
 """Encode lines word by word through a cache, for tokenizers where a space-separated word encodes alone.
 
-On natural text most words were seen before: in a 1 MB block of ~760-byte Tatoeba paragraphs, 1 word in 10
-is new to the block. The tokenizer's work per line (normalizing with alignments, pre-tokenizing, the model,
-building an `Encoding`) is then done once per distinct word, and numpy gathers each line's ids from the
-cached ids of its words. `langtrim count` on 10 MB, 2 cores (one-off A/B runs, medians of 2, line by line ->
-word by word): Tatoeba paragraphs mBERT 7.1 -> 23.7 MB/s, e5 6.0 -> 19.4; words drawn from wordfreq's German
-list mBERT 7.9 -> 13.1, e5 5.2 -> 8.8; from 13 languages' lists mixed line by line mBERT 8.3 -> 8.7, e5
-4.2 -> 5.0. benchmarks/count_speed.py measures it (its `count_lines` row is mBERT with the cache off).
+On natural text most words were seen before, so the tokenizer's work per line (normalizing with
+alignments, pre-tokenizing, the model, building an `Encoding`) is done once per distinct word, and numpy
+gathers each line's ids from the cached ids of its words. It pays most on paragraphs and least on text
+whose words are all rare; benchmarks/count_speed.py measures it (its `count_lines` row has the cache off),
+and docs/results.md, "The figures behind the code's choices", has the A/B runs behind it.
 
 This is exact, not an approximation, where the tokenizer is built from parts that allow it; elsewhere,
 or for a line where it might not hold, lines are encoded whole (`encode`).
@@ -48,10 +46,8 @@ from langtrim.packager.counting.encode import Separator, encode_lines, pipeline_
 
 # Distinct words kept between blocks. Natural text keeps meeting its frequent words, and they come early,
 # so once the cache is full it keeps what it holds and a block's other new words serve that block only:
-# memory stays flat in the corpus size and a text of many languages never thrashes the cache. Measured by
-# `langtrim count` on 10 MB of words drawn from wordfreq's lists (one-off A/B runs, 2 cores, medians of 2):
-# 50k, 100k and 200k words give 12.1, 13.1 and 12.5 MB/s on German, 8.1, 8.7 and 8.8 MB/s on 15 languages
-# mixed (8.3 line by line), with mBERT; peak RSS +24, +29 and +46 MB over line by line on the mixed text.
+# memory stays flat in the corpus size and a text of many languages never thrashes the cache. Larger caches
+# bought no speed and cost memory (the A/B runs are in docs/results.md).
 WORD_CAPACITY = 100_000
 
 _CHARACTER_NORMALIZERS = {"BertNormalizer", "Lowercase", "StripAccents", "NFD", "NFKD", "NFC", "NFKC"}

@@ -54,7 +54,7 @@ OPTIMIZE_LEVELS: tuple[str, ...] = ("none", "basic", "fused")
 # per block; 4 bits needs small blocks to keep quality, 8 bits does well with onnxruntime's default 128.
 _NBITS = {"int8-block": (8, 128), "int4": (4, 32)}
 # MatMulNBits accuracy level 4: activations are quantized to int8 per block at run time and the product runs
-# in int8. On the trimmed e5 it is 1.6-1.9x faster than level 0 (float compute) at the same cosine to 4 decimals.
+# in int8, faster than level 0 (float compute) at the same cosine to 4 decimals on the trimmed e5.
 _NBITS_ACCURACY_LEVEL = 4
 
 
@@ -125,8 +125,8 @@ def _save(model: Any, path: Path) -> None:
     """Save a ModelProto as the graph in `path` and every weight of 1 kB or more in `<name>.data` beside it.
 
     Always, not only past protobuf's 2 GB limit: onnxruntime maps external data into memory instead of
-    parsing it out of the protobuf and copying it, which saves a served int8 e5-small 31 MB of peak RSS and
-    ~30 ms of session start (benchmarks/runtime_profile.py).
+    parsing it out of the protobuf and copying it, which lowers a served bundle's peak RSS and session start
+    (benchmarks/runtime_profile.py).
     """
     import onnx
 
