@@ -14,7 +14,7 @@ import pytest
 
 from langtrim.packager.container import build_command, build_container, find_tool
 from langtrim.runtime import BundleError, LangtrimError, UsageError
-from tests.support.server import tiny_bundle
+from tests.support.server import packed_bundle
 
 FAKE_DOCKER = """#!/bin/sh
 # a stand-in docker client: `build` records its arguments and the files of its context (the last argument)
@@ -43,7 +43,7 @@ def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="module")
 def bundle(tiny_models, sentences, tmp_path_factory) -> Path:
-    return tiny_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+    return packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
 
 
 def test_the_context_holds_the_dockerfile_the_source_and_the_bundle_only(

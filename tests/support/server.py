@@ -31,7 +31,7 @@ from langtrim.runtime.bundle import MANIFEST_FILE
 SERVER_MODULE = [sys.executable, "-m", "langtrim.runtime.server"]
 
 
-def tiny_bundle(
+def packed_bundle(
     kind: str,
     tiny_models: dict[str, Path],
     sentences: Callable[[str], list[str]],

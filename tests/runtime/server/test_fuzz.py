@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import SERVER_MODULE, free_port, running_server, tiny_bundle
+from tests.support.server import SERVER_MODULE, free_port, packed_bundle, running_server
 
 SCHEMATHESIS_CONFIG = """
 [checks.negative_data_rejection]
@@ -30,7 +30,7 @@ SMALL_LIMITS = ["--max-texts", "16", "--max-text-chars", "2000", "--max-body-byt
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     kind, tiny_models, sentences, tmp_path_factory, tmp_path: Path
 ) -> None:
-    bundle = tiny_bundle(kind, tiny_models, sentences, tmp_path_factory)
+    bundle = packed_bundle(kind, tiny_models, sentences, tmp_path_factory)
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
     port = free_port()

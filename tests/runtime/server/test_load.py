@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from benchmarks.server_load import run_soak
-from tests.support.server import SERVER_MODULE, free_port, running_server, tiny_bundle
+from tests.support.server import SERVER_MODULE, free_port, packed_bundle, running_server
 
 REQUESTS = 3000
 CLIENTS = 8
@@ -23,7 +23,7 @@ MAX_RSS_GROWTH_MB = 2.5
 
 @pytest.fixture(scope="module")
 def bundle(tiny_models, sentences, tmp_path_factory):
-    return tiny_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+    return packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
 
 
 def test_concurrent_clients_get_every_answer_right_and_memory_stays_flat(bundle, sentences) -> None:

@@ -23,7 +23,7 @@ from tokenizers import Tokenizer
 
 from langtrim.runtime import BundleError, Encoder, UsageError
 from langtrim.runtime.server import ServerLimits, create_app
-from tests.support.server import SERVER_MODULE, free_port, running_server, tiny_bundle
+from tests.support.server import SERVER_MODULE, free_port, packed_bundle, running_server
 
 SAME = 1e-5
 LIMITS = ServerLimits(max_texts=8, max_text_chars=2048, max_body_bytes=32_768, max_inflight=4)
@@ -31,12 +31,12 @@ LIMITS = ServerLimits(max_texts=8, max_text_chars=2048, max_body_bytes=32_768, m
 
 @pytest.fixture(scope="session")
 def embedding_bundle(tiny_models, sentences, tmp_path_factory) -> Path:
-    return tiny_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+    return packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def classifier_bundle(tiny_models, sentences, tmp_path_factory) -> Path:
-    return tiny_bundle("xlmr-classifier", tiny_models, sentences, tmp_path_factory)
+    return packed_bundle("xlmr-classifier", tiny_models, sentences, tmp_path_factory)
 
 
 def ready(client: TestClient) -> TestClient:

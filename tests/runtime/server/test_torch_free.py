@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from langtrim.runtime import Encoder
-from tests.support.server import free_port, running_server, tiny_bundle
+from tests.support.server import free_port, packed_bundle, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ BUILD_TIME = ("torch", "transformers", "optimum", "onnx", "safetensors", "wordfr
 def test_a_fresh_serve_install_has_no_torch_and_serves(
     tiny_models, sentences, tmp_path_factory, tmp_path
 ) -> None:
-    bundle = tiny_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+    bundle = packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
     source = tmp_path / "source"
     source.mkdir()
     for name in SOURCES:
