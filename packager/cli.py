@@ -434,15 +434,20 @@ def inspect(
     bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
     json_output: JsonOpt = False,
 ) -> None:
-    """Check a bundle (every file's sha256) and print its manifest."""
+    """Check a bundle (every file's sha256, no unlisted file) and print its manifest and digest.
+
+    Pin the digest where you deploy (`langtrim serve --bundle-digest`, `Encoder(..., expected_digest=...)`):
+    a bundle changed after packing then refuses to load.
+    """
     from langtrim.packager.report import print_manifest
-    from langtrim.runtime.bundle import manifest_to_json, read_manifest
+    from langtrim.runtime.bundle import bundle_digest, manifest_to_json, read_manifest
 
     manifest = read_manifest(bundle, verify="full")
+    digest = bundle_digest(bundle)
     if json_output:
-        typer.echo(json.dumps(manifest_to_json(manifest), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps({"digest": digest, **manifest_to_json(manifest)}, indent=2, ensure_ascii=False))
     else:
-        print_manifest(manifest, stdout)
+        print_manifest(manifest, digest, stdout)
 
 
 @app.command()

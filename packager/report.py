@@ -96,7 +96,7 @@ def print_pack_report(report: "PackReport", console: Console) -> None:
     console.print(f"written to [bold]{report.output}[/]")
 
 
-def print_manifest(manifest: "Manifest", console: Console) -> None:
+def print_manifest(manifest: "Manifest", digest: str, console: Console) -> None:
     table = Table(title=f"bundle format {manifest.format_version}, langtrim {manifest.langtrim_version}")
     table.add_column("field")
     table.add_column("value")
@@ -123,6 +123,8 @@ def print_manifest(manifest: "Manifest", console: Console) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    # On a line of its own and never wrapped, so it can be copied whole into a deployment's pin.
+    console.print(f"bundle digest: {digest}", soft_wrap=True, highlight=False)
 
 
 def print_parity_report(report: "ParityReport", console: Console) -> None:

@@ -20,6 +20,7 @@ reader must understand bumps `FORMAT_VERSION`.
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -31,6 +32,8 @@ import numpy as np
 
 from langtrim.runtime.errors import BundleError
 from langtrim.runtime.version import langtrim_version
+
+logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # the format this langtrim writes, and the newest it reads
 OLDEST_READABLE_FORMAT = 1
@@ -62,6 +65,7 @@ TASKS: tuple[str, ...] = get_args(Task)
 POOLINGS: tuple[str, ...] = get_args(Pooling)
 _VERIFY_MODES: tuple[str, ...] = get_args(Verify)
 _HASH_CHUNK = 1 << 20
+DIGEST_PREFIX = "sha256:"
 _REPACK = "re-run langtrim pack"
 
 
@@ -221,7 +225,19 @@ def _seal(root: Path, manifest: Manifest) -> Manifest:
     return checked
 
 
-def read_manifest(directory: str | os.PathLike[str], *, verify: Verify = "full") -> Manifest:
+def bundle_digest(directory: str | os.PathLike[str]) -> str:
+    """The bundle's digest, "sha256:" + the sha256 of manifest.json's bytes.
+
+    The manifest holds the size and sha256 of every other file, so this one value covers the whole bundle.
+    Nothing inside a bundle can vouch for itself: a deployment pins the digest `langtrim inspect` prints
+    (`read_manifest(..., expected_digest=...)`, `langtrim serve --bundle-digest`) to refuse any change.
+    """
+    return DIGEST_PREFIX + file_sha256(Path(directory) / MANIFEST_FILE)
+
+
+def read_manifest(
+    directory: str | os.PathLike[str], *, verify: Verify = "full", expected_digest: str | None = None
+) -> Manifest:
     """Read and validate a bundle's manifest; raise BundleError naming the file or field at fault.
 
     `verify` decides how the listed files are checked:
@@ -231,8 +247,11 @@ def read_manifest(directory: str | os.PathLike[str], *, verify: Verify = "full")
       Python 3.11), more from a cold disk. Creating the onnxruntime session of a 28 MB int8 model took
       80-290 ms on the same machine, so "full" is the default.
     - "size": each exists and has the listed size; catches truncated and missing files, not a changed
-      byte. The fast path for a process that loads a bundle it verified before (e.g. many workers).
+      byte (it logs a warning saying so). The fast path for a process that loads a bundle it verified
+      before (e.g. many workers).
     - "none": read the manifest only, for tools that only show what a bundle is.
+    With "full" and "size", a file in the bundle that the manifest does not list is refused too.
+    `expected_digest` (see `bundle_digest`) refuses a manifest other than the one pinned.
     """
     if verify not in _VERIFY_MODES:
         raise ValueError(f"verify must be one of {', '.join(_VERIFY_MODES)}, got {verify!r}")
@@ -249,16 +268,52 @@ def read_manifest(directory: str | os.PathLike[str], *, verify: Verify = "full")
         raise BundleError(
             f"bundle {label!r} has no {MANIFEST_FILE}: it is not a langtrim bundle or it is incomplete; {_REPACK}"
         )
+    if expected_digest is not None:
+        _check_digest(root, label, expected_digest)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         raise BundleError(
-            f"bundle {label!r}: {MANIFEST_FILE} is not valid JSON ({error}); {_REPACK}"
+            f"bundle {label!r}: {MANIFEST_FILE} is not valid JSON ({str(error)[:200]}); {_REPACK}"
         ) from None
     manifest = _parse(data, label, _REPACK)
+    _check_positions(root, label, manifest)
+    if verify == "size":
+        logger.warning(
+            "bundle %r loaded with verify='size': a changed byte in a file of the right size goes unnoticed",
+            label,
+        )
     if verify != "none":
         _verify_files(root, label, manifest, full=verify == "full")
     return manifest
+
+
+def _check_digest(root: Path, label: str, expected: str) -> None:
+    hex_part = expected.removeprefix(DIGEST_PREFIX)
+    if not expected.startswith(DIGEST_PREFIX) or len(hex_part) != 64 or hex_part.strip("0123456789abcdef"):
+        raise BundleError(
+            f"{expected!r} is not a bundle digest: pin the sha256:<64 hex digits> that `langtrim inspect` prints"
+        )
+    found = bundle_digest(root)
+    if found != expected:
+        raise BundleError(
+            f"bundle {label!r} has digest {found[:19]}… but {expected[:19]}… was pinned: it was changed after "
+            "packing, or pin the digest `langtrim inspect` prints for the bundle you mean to serve"
+        )
+
+
+def _check_positions(root: Path, label: str, manifest: Manifest) -> None:
+    """max_length must fit the model's position table (config.json), or long texts fail at run time."""
+    try:
+        config = json.loads((root / HF_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return  # a missing or broken config.json is reported by the file checks
+    positions = config.get("max_position_embeddings") if isinstance(config, dict) else None
+    if _is_int(positions) and manifest.max_length > positions:
+        raise BundleError(
+            f"bundle {label!r}: {MANIFEST_FILE} says max_length {manifest.max_length}, more than the model's "
+            f"{positions} positions ({HF_CONFIG_FILE} max_position_embeddings); {_REPACK}"
+        )
 
 
 def manifest_to_json(manifest: Manifest) -> dict[str, Any]:
@@ -527,6 +582,13 @@ def _files(top: _Fields) -> dict[str, FileEntry]:
 
 
 def _verify_files(root: Path, label: str, manifest: Manifest, *, full: bool) -> None:
+    unlisted = [name for name in regular_files(root) if name != MANIFEST_FILE and name not in manifest.files]
+    if unlisted:
+        raise BundleError(
+            f"bundle {label!r}: {unlisted[0]} is not listed in {MANIFEST_FILE}"
+            f"{f' (nor {len(unlisted) - 1} more files)' if len(unlisted) > 1 else ''}: a bundle holds only the "
+            f"files it lists; remove it, or {_REPACK}"
+        )
     for name, entry in manifest.files.items():
         path = root / name
         if not path.is_file():

@@ -99,19 +99,27 @@ class Prediction:
 class Encoder:
     """A loaded bundle: `embed` texts (feature-extraction bundles) or `classify` them (text-classification).
 
-    Loading validates the manifest (`verify`, see `read_manifest`), creates one onnxruntime CPU session and
+    Loading validates the manifest (`verify` and a pinned `expected_digest`, see `read_manifest`), creates one
+    onnxruntime CPU session and
     loads the bundle's trimmed tokenizer, set to truncate to the manifest's max_length. Texts run sorted by
     length in runs of at most `batch_size` texts (see `length_runs`). One Encoder may serve several threads:
     onnxruntime sessions and `tokenizers` are thread-safe for inference. `threads` is onnxruntime's intra-op thread count (None: one per core).
     """
 
     def __init__(
-        self, bundle: str | os.PathLike[str], *, threads: int | None = None, verify: Verify = "full"
+        self,
+        bundle: str | os.PathLike[str],
+        *,
+        threads: int | None = None,
+        verify: Verify = "full",
+        expected_digest: str | None = None,
     ) -> None:
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise InputError(f"threads must be a positive integer or None, got {threads!r}")
         self.directory = Path(bundle)
-        self.manifest: Manifest = read_manifest(self.directory, verify=verify)
+        self.manifest: Manifest = read_manifest(
+            self.directory, verify=verify, expected_digest=expected_digest
+        )
         self._label = str(bundle)
         # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
         self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)

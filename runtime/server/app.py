@@ -246,15 +246,17 @@ def create_app(
     threads: int | None = None,
     limits: ServerLimits = DEFAULT_LIMITS,
     batching: bool = True,
+    bundle_digest: str | None = None,
 ) -> Starlette:
     """The ASGI app serving `bundle_dir`. Raises BundleError now if it is not a readable bundle.
 
     The model loads (with full sha256 verification) in the background once the app starts (its lifespan),
     then runs one warm-up inference; until then /health and the inference routes answer 503. `threads` is
     onnxruntime's intra-op thread count (None: one per core). `batching=False` runs each request alone.
+    `bundle_digest` (see `bundle.bundle_digest`) refuses any bundle but the one pinned.
     """
     directory = Path(bundle_dir)
-    manifest = read_manifest(directory, verify="size")
+    manifest = read_manifest(directory, verify="none", expected_digest=bundle_digest)
     served = _CLASSIFY_ROUTES if manifest.task == TEXT_CLASSIFICATION else _EMBED_ROUTES
     state = _State(directory, manifest, limits, Batcher(limits, batching), Metrics(_ENDPOINTS), served)
 
@@ -262,7 +264,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async def load_bundle() -> None:
             try:
-                state.batcher.loaded = await asyncio.to_thread(load, directory, threads)
+                state.batcher.loaded = await asyncio.to_thread(load, directory, threads, bundle_digest)
                 logger.info("serving %s: loaded and warmed up", directory)
             except Exception as error:
                 state.load_error = error

@@ -54,9 +54,9 @@ class _Job:
     future: "asyncio.Future[Result]"
 
 
-def load(bundle_dir: Path, threads: int | None) -> Loaded:
+def load(bundle_dir: Path, threads: int | None, expected_digest: str | None = None) -> Loaded:
     """Load and verify the bundle, then run one inference so the first request does not pay for warm-up."""
-    encoder = Encoder(bundle_dir, threads=threads)
+    encoder = Encoder(bundle_dir, threads=threads, expected_digest=expected_digest)
     if encoder.manifest.task == TEXT_CLASSIFICATION:
         encoder.probabilities([_WARM_UP_TEXT])
     else:

@@ -9,6 +9,7 @@
 
 import argparse
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ def serve(
     limits: ServerLimits = DEFAULT_LIMITS,
     batching: bool = True,
     log_level: str = "info",
+    bundle_digest: str | None = None,
 ) -> None:
     """Serve `bundle_dir` with uvicorn until interrupted; raise BundleError if the bundle cannot load.
 
@@ -41,7 +43,9 @@ def serve(
     """
     import uvicorn
 
-    app = create_app(bundle_dir, threads=threads, limits=limits, batching=batching)
+    app = create_app(
+        bundle_dir, threads=threads, limits=limits, batching=batching, bundle_digest=bundle_digest
+    )
     listener = _listen(host, port)
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False, server_header=False
@@ -121,6 +125,12 @@ def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse
         help="truncate texts over the model's max_length unless a request says otherwise",
     )
     parser.add_argument(
+        "--bundle-digest",
+        default=os.environ.get("LANGTRIM_BUNDLE_DIGEST") or None,
+        help="serve only the bundle with this digest (sha256:..., as `langtrim inspect` prints); "
+        "default: $LANGTRIM_BUNDLE_DIGEST",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=LOG_LEVELS, help="uvicorn's and langtrim's log level"
     )
     return parser
@@ -142,6 +152,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m langtrim.runtime.
             limits=limits,
             batching=args.batching,
             log_level=args.log_level,
+            bundle_digest=args.bundle_digest,
         )
     except LangtrimError as error:
         print(f"error: {error}", file=sys.stderr)

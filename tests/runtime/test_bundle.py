@@ -18,6 +18,7 @@ from langtrim.runtime.bundle import (
     PARITY_FILE,
     REQUIRED_FILES,
     TOKENIZER_FILE,
+    bundle_digest,
     file_sha256,
     record_parity,
     write_manifest,
@@ -241,3 +242,51 @@ def test_optimum_loads_the_bundle(bert: TinyBundle) -> None:
     hidden = model(**tokenizer([text], return_tensors="pt")).last_hidden_state.detach().numpy()
     ours = Encoder(bert.path).embed([text], normalize=False)
     assert np.abs(hidden.mean(axis=1) - ours).max() <= 1e-5
+
+
+# --- a bundle changed after packing does not load -------------------------------------------------------------
+
+
+def test_a_file_the_manifest_does_not_list_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / "model.onnx.data").write_bytes(b"\0" * 64)  # e.g. weights an attacker slipped in
+    for verify in ("full", "size"):
+        with pytest.raises(BundleError, match=r"model\.onnx\.data is not listed in manifest\.json"):
+            read_manifest(bundle_copy, verify=verify)
+
+
+def test_a_listed_file_whose_entry_was_removed_is_refused(bundle_copy: Path) -> None:
+    data = json.loads((bundle_copy / MANIFEST_FILE).read_text())
+    optional = next(name for name in data["files"] if name not in REQUIRED_FILES)
+    del data["files"][optional]
+    (bundle_copy / MANIFEST_FILE).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=f"{optional} is not listed in manifest.json"):
+        read_manifest(bundle_copy)
+
+
+def test_a_pinned_digest_catches_any_change_to_the_manifest(bundle_copy: Path) -> None:
+    digest = bundle_digest(bundle_copy)
+    assert read_manifest(bundle_copy, expected_digest=digest).files
+    _edit_manifest(bundle_copy, max_length=64)  # consistent with every file, but not what was pinned
+    with pytest.raises(BundleError, match="digest .* but .* pinned"):
+        read_manifest(bundle_copy, expected_digest=digest)
+    with pytest.raises(BundleError, match="not a bundle digest"):
+        read_manifest(bundle_copy, expected_digest="abc")
+
+
+def test_max_length_beyond_the_models_positions_is_refused(bundle_copy: Path) -> None:
+    _edit_manifest(bundle_copy, max_length=10**12)
+    with pytest.raises(BundleError, match=r"max_length 1000000000000, more than the model.s 512 positions"):
+        read_manifest(bundle_copy, verify="none")
+
+
+def test_a_deeply_nested_manifest_is_one_clear_error(bundle_copy: Path) -> None:
+    (bundle_copy / MANIFEST_FILE).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(BundleError, match="manifest.json is not valid JSON"):
+        read_manifest(bundle_copy)
+
+
+def test_the_size_only_check_says_it_does_not_look_at_the_bytes(bundle_copy: Path, caplog) -> None:
+    _flip_one_byte(bundle_copy / MODEL_FILE)
+    with caplog.at_level("WARNING", logger="langtrim.runtime.bundle"):
+        read_manifest(bundle_copy, verify="size")
+    assert "verify='size'" in caplog.text and "changed byte" in caplog.text

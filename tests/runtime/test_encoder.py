@@ -15,6 +15,7 @@ import transformers
 from tokenizers import Tokenizer
 
 from langtrim.runtime import BundleError, Encoder, InputError, LangtrimError, Prediction
+from langtrim.runtime.bundle import bundle_digest
 from langtrim.runtime.encoder import cls_pool, l2_normalize, length_runs, mean_pool, softmax
 from tests.support.bundles import (
     LABELS,
@@ -400,6 +401,16 @@ def test_bad_input_is_named(encoder: Encoder, call, message: str) -> None:
 def test_embed_accepts_a_tuple_or_generator(encoder: Encoder) -> None:
     texts = ("one", "two")
     np.testing.assert_allclose(encoder.embed(texts), encoder.embed(t for t in texts), atol=SAME_BUNDLE)  # type: ignore[arg-type]
+
+
+def test_a_pinned_digest_loads_that_bundle_only(bert: TinyBundle, tmp_path: Path) -> None:
+    digest = bundle_digest(bert.path)
+    assert Encoder(bert.path, expected_digest=digest).embed(["pinned"]).shape == (1, 32)
+    changed = copy_bundle(bert, tmp_path)
+    manifest = changed / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"normalize": true', '"normalize": false'))
+    with pytest.raises(BundleError, match="was pinned"):
+        Encoder(changed, expected_digest=digest)
 
 
 def test_threads_must_be_positive(bert: TinyBundle) -> None:

@@ -20,7 +20,7 @@ from langtrim.packager.selection.threshold import union_selection
 from langtrim.packager.trim import job as trim_job
 from langtrim.packager.trim.tokenizer_remap import IdMap
 from langtrim.runtime import Encoder, read_manifest
-from langtrim.runtime.bundle import PARITY_FILE
+from langtrim.runtime.bundle import PARITY_FILE, bundle_digest
 from tests.support.cli import run_cli
 
 FP32 = VariantSettings("none", "fp32", "none")
@@ -156,6 +156,9 @@ def test_inspect_and_embed_commands(tiny_models, sentences, tmp_path, monkeypatc
     _pack(tiny_models["xlmr"], out, tmp_path, sentences)
     code, stdout, _ = run_cli(["inspect", str(out)], monkeypatch, capsys)
     assert code == 0 and "vocabulary" in stdout and "model.onnx" in stdout
+    assert f"bundle digest: {bundle_digest(out)}\n" in stdout
+    code, stdout, _ = run_cli(["inspect", str(out), "--json"], monkeypatch, capsys)
+    assert json.loads(stdout)["digest"] == bundle_digest(out)
     code, stdout, _ = run_cli(["embed", str(out), "Bonjour", "Merci"], monkeypatch, capsys)
     vectors = np.asarray(json.loads(stdout))
     assert code == 0 and vectors.shape == (2, 32)

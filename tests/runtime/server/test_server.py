@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from tokenizers import Tokenizer
 
 from langtrim.runtime import BundleError, Encoder, UsageError
+from langtrim.runtime.bundle import bundle_digest
 from langtrim.runtime.server import ServerLimits, create_app
 from tests.support.server import SERVER_MODULE, free_port, packed_bundle, running_server
 
@@ -100,6 +101,13 @@ def test_health_is_503_with_retry_after_until_the_bundle_is_loaded(embedding_bun
 def test_a_path_that_is_not_a_bundle_fails_at_create_app(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="does not exist"):
         create_app(tmp_path / "missing")
+
+
+def test_a_bundle_other_than_the_pinned_one_fails_at_create_app(embedding_bundle: Path) -> None:
+    other = "sha256:" + "0" * 64
+    with pytest.raises(BundleError, match="was pinned"):
+        create_app(embedding_bundle, bundle_digest=other)
+    assert create_app(embedding_bundle, bundle_digest=bundle_digest(embedding_bundle))
 
 
 def test_limits_must_be_positive() -> None:
