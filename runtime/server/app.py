@@ -36,7 +36,7 @@ from langtrim.runtime.server.batching import Batcher, Result, load
 from langtrim.runtime.server.limits import DEFAULT_LIMITS, ApiError, ServerLimits, unavailable
 from langtrim.runtime.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from langtrim.runtime.server.openapi import openapi_schema
-from langtrim.runtime.server.requests import check_texts, parse_body, read_json
+from langtrim.runtime.server.requests import check_texts, encodable, parse_body, read_json
 from langtrim.runtime.server.schemas import (
     ClassifyRequest,
     EmbedRequest,
@@ -76,10 +76,14 @@ def _state(request: Request) -> _State:
 
 
 async def _infer(
-    request: Request, inputs: str | list[str], prompt: str | None, truncate: bool | None
+    request: Request,
+    inputs: str | list[str],
+    prompt: str | None,
+    truncate: bool | None,
+    field: str = "inputs",
 ) -> Result:
     state = _state(request)
-    texts = check_texts(inputs, state.limits, prompt, state.manifest.prompts)
+    texts = check_texts(inputs, state.limits, prompt, state.manifest.prompts, field)
     wanted = state.limits.auto_truncate if truncate is None else truncate
     result = await state.batcher.run(texts, prompt, wanted)
     endpoint = state.metrics.label(request.url.path)
@@ -91,7 +95,7 @@ async def _infer(
 async def _embed(request: Request) -> Response:
     state = _state(request)
     async with state.batcher.admit():
-        body = parse_body(EmbedRequest, await read_json(request, state.limits))
+        body = parse_body(EmbedRequest, await read_json(request, state.limits), state.limits)
         result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
     vectors = l2_normalize(result.outputs) if body.normalize else result.outputs
     return JSONResponse(vectors.tolist())
@@ -100,7 +104,8 @@ async def _embed(request: Request) -> Response:
 async def _openai_embeddings(request: Request) -> Response:
     state = _state(request)
     async with state.batcher.admit():
-        body = parse_body(OpenAIEmbeddingRequest, await read_json(request, state.limits))
+        body = parse_body(OpenAIEmbeddingRequest, await read_json(request, state.limits), state.limits)
+        model = encodable(body.model, "model") if body.model else state.manifest.source.name  # echoed back
         dimension = state.batcher.loaded.encoder.dimension if state.batcher.loaded else None
         if body.dimensions is not None and body.dimensions != dimension:
             raise ApiError(
@@ -108,7 +113,7 @@ async def _openai_embeddings(request: Request) -> Response:
                 "invalid request",
                 f"dimensions is {body.dimensions}, but this model's embeddings have {dimension}: omit dimensions",
             )
-        result = await _infer(request, body.input, None, None)
+        result = await _infer(request, body.input, None, None, "input")
     vectors = l2_normalize(result.outputs) if state.manifest.normalize else result.outputs
     data = [
         OpenAIEmbedding(
@@ -123,7 +128,7 @@ async def _openai_embeddings(request: Request) -> Response:
     ]
     response = OpenAIEmbeddingResponse(
         data=data,
-        model=body.model or state.manifest.source.name,
+        model=model,
         usage=OpenAIUsage(prompt_tokens=result.tokens, total_tokens=result.tokens),
     )
     return Response(response.model_dump_json(), media_type="application/json")
@@ -132,7 +137,7 @@ async def _openai_embeddings(request: Request) -> Response:
 async def _classify(request: Request) -> Response:
     state = _state(request)
     async with state.batcher.admit():
-        body = parse_body(ClassifyRequest, await read_json(request, state.limits))
+        body = parse_body(ClassifyRequest, await read_json(request, state.limits), state.limits)
         result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
     labels = state.manifest.labels
     ranked = [

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from langtrim.runtime.server.limits import ApiError, ServerLimits
 
 _Model = TypeVar("_Model", bound=BaseModel)
+_TEXT_FIELDS = ("inputs", "input")  # what the request models call their texts
 
 
 async def read_json(request: Request, limits: ServerLimits) -> Any:
@@ -32,57 +33,90 @@ async def read_json(request: Request, limits: ServerLimits) -> Any:
     if declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise too_big
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limits.max_body_bytes:
-            raise too_big
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limits.max_body_bytes:
+                raise too_big
+    except ClientDisconnect:
+        raise ApiError(
+            499, "client disconnected", "the client closed the connection before sending the body"
+        ) from None
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    except (
+        UnicodeDecodeError,
+        ValueError,
+        RecursionError,
+    ) as error:  # ValueError: JSONDecodeError, huge ints
         raise ApiError(
             400,
             "invalid JSON",
-            f'the body is not JSON ({error}): send a JSON object such as {{"inputs": "a text"}}',
+            f'the body is not JSON ({str(error)[:200]}): send a JSON object such as {{"inputs": "a text"}}',
         ) from None
 
 
-def parse_body(model: type[_Model], data: Any) -> _Model:
-    """`data` validated as `model`; 422 with one sentence per problem."""
+def parse_body(model: type[_Model], data: Any, limits: ServerLimits) -> _Model:
+    """`data` validated as `model`; 413 for more texts than the limit, 422 with one sentence per field.
+
+    The texts are counted before validation, so a list of a million items is refused without building a
+    million validation errors; each field's problem is described once, so the work stays linear.
+    """
+    if isinstance(data, dict):
+        for name in _TEXT_FIELDS:
+            if isinstance(data.get(name), list):
+                _check_count(name, len(data[name]), limits)
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = dict.fromkeys(_problem(e, data) for e in error.errors(include_url=False))
-        raise ApiError(422, "invalid request", "; ".join(problems)) from None
+        first_per_field: dict[object, Any] = {}
+        for problem in error.errors(include_url=False):
+            first_per_field.setdefault(problem["loc"][0] if problem["loc"] else None, problem)
+        sentences = [_problem(problem, data) for problem in first_per_field.values()]
+        raise ApiError(422, "invalid request", "; ".join(sentences)) from None
 
 
-def check_texts(
-    inputs: str | list[str], limits: ServerLimits, prompt: str | None, prompts: Mapping[str, str]
-) -> list[str]:
-    """The request's texts as a list, after the limits (413) and content checks (422)."""
-    texts = [inputs] if isinstance(inputs, str) else inputs
-    if not texts:
-        raise ApiError(422, "invalid request", "inputs is an empty list: send at least one text")
-    if len(texts) > limits.max_texts:
+def encodable(value: str, field: str) -> str:
+    """`value` if it is valid Unicode (JSON escapes can smuggle in a lone surrogate, which cannot be sent back)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(
+            422, "invalid request", f"{field} holds a lone surrogate (\\ud800-\\udfff): send valid Unicode"
+        ) from None
+    return value
+
+
+def _check_count(field: str, count: int, limits: ServerLimits) -> None:
+    if count > limits.max_texts:
         raise ApiError(
             413,
             "too many texts",
-            f"the request has {len(texts)} texts; the limit is {limits.max_texts} per request: split it",
+            f"the request has {count} texts; the limit is {limits.max_texts} per request: split it",
         )
+
+
+def check_texts(
+    inputs: str | list[str],
+    limits: ServerLimits,
+    prompt: str | None,
+    prompts: Mapping[str, str],
+    field: str = "inputs",
+) -> list[str]:
+    """The request's texts as a list, after the limits (413) and content checks (422); `field` is the
+    body's name for them ("inputs", OpenAI's "input"), so an error names what the client sent."""
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    if not texts:
+        raise ApiError(422, "invalid request", f"{field} is an empty list: send at least one text")
+    _check_count(field, len(texts), limits)
     for i, text in enumerate(texts):
         if len(text) > limits.max_text_chars:
             raise ApiError(
                 413,
                 "text too long",
-                f"texts[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}: shorten or split it",
+                f"{field}[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}: shorten or split it",
             )
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ApiError(
-                422,
-                "invalid request",
-                f"texts[{i}] holds a lone surrogate (\\ud800-\\udfff): send valid Unicode",
-            ) from None
+        encodable(text, f"{field}[{i}]")
     if prompt is not None and prompt not in prompts:
         known = ", ".join(map(repr, prompts)) or "none"
         raise ApiError(

@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 from langtrim.runtime import BundleError, Encoder, UsageError
 from langtrim.runtime.bundle import bundle_digest
 from langtrim.runtime.server import ServerLimits, create_app
+from langtrim.runtime.server.schemas import EmbedRequest
 from tests.support.server import SERVER_MODULE, free_port, packed_bundle, running_server
 
 SAME = 1e-5
@@ -224,7 +225,7 @@ def test_too_many_texts_is_413(client) -> None:
 
 def test_a_text_over_the_character_limit_is_413(client) -> None:
     detail = error_of(client.post("/embed", json={"inputs": ["ok", "x" * 2049]}), 413)["detail"]
-    assert "texts[1] has 2049 characters" in detail
+    assert "inputs[1] has 2049 characters" in detail
 
 
 def test_a_body_over_the_size_limit_is_413(client) -> None:
@@ -251,6 +252,60 @@ def test_a_text_over_max_length_tokens_is_413_unless_truncated(client, encoder) 
     truncated = client.post("/embed", json={"inputs": [long_text], "truncate": True})
     assert truncated.status_code == 200
     assert np.abs(np.array(truncated.json()) - encoder.embed([long_text])).max() <= SAME
+
+
+def test_a_long_list_of_non_texts_is_refused_without_validating_each_item(client, monkeypatch) -> None:
+    """16,000 integers once took > 30 s on the event loop: one sentence per item, each scanning the list."""
+    detail = error_of(client.post("/embed", json={"inputs": [0] * 16_000}), 413)["detail"]
+    assert "16000 texts; the limit is 8" in detail
+    import langtrim.runtime.server.requests as requests
+
+    calls = []
+    describe = requests._problem
+    monkeypatch.setattr(requests, "_problem", lambda *args: calls.append(1) or describe(*args))
+    wide = ServerLimits(max_texts=10_000)
+    with pytest.raises(requests.ApiError, match="token ids"):
+        requests.parse_body(EmbedRequest, {"inputs": [0] * 5000, "normalize": "yes"}, wide)
+    assert len(calls) == 2  # once per field at fault, not once per item
+
+
+def test_a_number_too_long_to_parse_is_400_not_500(client) -> None:
+    body = b'{"inputs": "x", "ignored": ' + b"9" * 5000 + b"}"
+    assert "not JSON" in error_of(client.post("/embed", content=body), 400)["detail"]
+
+
+def test_an_openai_model_name_that_cannot_be_sent_back_is_422(client) -> None:
+    body = b'{"input": "x", "model": "\\ud800"}'
+    assert (
+        "model holds a lone surrogate" in error_of(client.post("/v1/embeddings", content=body), 422)["detail"]
+    )
+
+
+def test_an_empty_openai_input_is_named_as_openai_names_it(client) -> None:
+    assert error_of(client.post("/v1/embeddings", json={"input": []}), 422)["detail"].startswith(
+        "input is an empty"
+    )
+
+
+def test_a_client_that_leaves_mid_body_is_a_client_error(client) -> None:
+    import asyncio
+
+    from starlette.requests import Request
+
+    from langtrim.runtime.server.requests import ApiError, read_json
+
+    messages = [
+        {"type": "http.request", "body": b'{"inputs": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive():
+        return messages.pop(0)
+
+    request = Request({"type": "http", "method": "POST", "headers": []}, receive)
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(read_json(request, LIMITS))
+    assert refused.value.status == 499 and refused.value.error == "client disconnected"
 
 
 def test_malformed_json_is_400(client) -> None:
@@ -281,7 +336,7 @@ def test_openai_encoding_format_other_than_float_or_base64_is_422(client) -> Non
 
 def test_a_lone_surrogate_is_422(client) -> None:
     detail = error_of(client.post("/embed", content=b'{"inputs": ["ok", "\\ud800"]}'), 422)["detail"]
-    assert "texts[1]" in detail and "surrogate" in detail
+    assert "inputs[1]" in detail and "surrogate" in detail
 
 
 def test_unknown_paths_and_methods_answer_json(client) -> None:
