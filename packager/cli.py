@@ -7,6 +7,8 @@ keeps its traceback. Heavy imports (torch, transformers, onnxruntime) happen ins
 
 import json
 import logging
+import math
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from langtrim.packager.selection.languages import Language
 
 GATES = Gates()
+MIN_SHARD_MB = 0.01  # smaller shards only multiply checkpoint files
 SELECTION = SelectionSettings()
 
 app = typer.Typer(
@@ -348,8 +351,12 @@ def count(
         raise UsageError(
             f"--dask {dask!r}: write local or local:N; for a running cluster use --dask-scheduler"
         )
+    if not (math.isfinite(shard_mb) and shard_mb >= MIN_SHARD_MB):
+        raise UsageError(
+            f"--shard-mb {shard_mb} is out of range: give a number of MB of at least {MIN_SHARD_MB}"
+        )
     jobs = plan_jobs(corpus or [], out)
-    settings = CountSettings(min_line_chars, text_column, max(1, round(shard_mb * 1e6)))
+    settings = CountSettings(min_line_chars, text_column, round(shard_mb * 1e6))
     tokenizer = count_tokenizer(model)
     with count_progress_bars(stderr) as bars:
         results = run_count(
@@ -533,7 +540,13 @@ def container(
     stdout.print(f"built {built.tag} with {built.tool}: {size}", highlight=False)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (docker stop, kill) ends the command like Ctrl-C, so temporary outputs are removed."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         app()
     except LangtrimError as error:

@@ -29,6 +29,9 @@ from langtrim.runtime.errors import UsageError
 DEFAULT_SHARD_BYTES = 64 * 1024 * 1024
 DEFAULT_TEXT_COLUMN = "text"
 _BLOCK_BYTES = 1024 * 1024  # text per block, so per encode_batch call: large enough to keep every core busy
+# Longest line counted. A line is a sentence or a paragraph; one of megabytes (a dump without line breaks)
+# would make the tokenizer hold many times its size at once, so it is skipped like a too-short line.
+MAX_LINE_CHARS = 100_000
 _PARQUET_ROWS = 64  # rows per Parquet record batch; lines then gather into blocks of _BLOCK_BYTES
 _CODECS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zstd": "zstd"}
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -210,8 +213,14 @@ def plan_shards(
 # --- reading -----------------------------------------------------------------------------------------------
 
 
-def split_lines(text: str, min_line_chars: int) -> tuple[list[str], int]:
-    """The lines of `text` long enough to count, and the number of lines read (the last "\\n" optional)."""
+def split_lines(
+    text: str, min_line_chars: int, max_line_chars: int | None = MAX_LINE_CHARS
+) -> tuple[list[str], int]:
+    """The lines of `text` to count, and the number of lines read (the last "\\n" optional).
+
+    A line counts with at least `min_line_chars` characters after stripping and at most `max_line_chars`;
+    the others are read and skipped.
+    """
     if not text:
         return [], 0
     if "\r" in text:
@@ -219,8 +228,11 @@ def split_lines(text: str, min_line_chars: int) -> tuple[list[str], int]:
     lines = text.split("\n")
     if text.endswith("\n"):
         lines.pop()
-    if min_line_chars > 0:
-        return [line for line in lines if len(line.strip()) >= min_line_chars], len(lines)
+    if min_line_chars > 0 or max_line_chars is not None:
+        longest = max_line_chars if max_line_chars is not None else len(text)
+        return [line for line in lines if min_line_chars <= len(line.strip()) and len(line) <= longest], len(
+            lines
+        )
     return lines, len(lines)
 
 
@@ -231,7 +243,7 @@ def iter_lines(
     shards, _ = plan_shards(inputs, text_column=text_column)
     for shard in shards:
         for text, _, _ in text_blocks(shard, text_column):
-            yield from split_lines(text, 0)[0]
+            yield from split_lines(text, 0, None)[0]
 
 
 class _ZstdReader(io.RawIOBase):

@@ -21,9 +21,16 @@ from typing import Any, Protocol
 from tokenizers import Tokenizer
 
 from langtrim.packager.counting.counter import CountKey, count_key, count_shard, iter_shard_parts
-from langtrim.packager.counting.inputs import DEFAULT_SHARD_BYTES, DEFAULT_TEXT_COLUMN, Shard, plan_shards
+from langtrim.packager.counting.inputs import (
+    DEFAULT_SHARD_BYTES,
+    DEFAULT_TEXT_COLUMN,
+    MAX_LINE_CHARS,
+    Shard,
+    plan_shards,
+)
 from langtrim.packager.errors import OutputError, SelectionError
 from langtrim.packager.models.tokenizer import unpadded
+from langtrim.packager.outputs import check_writable_parent
 from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS, TokenStats
 from langtrim.runtime.errors import UsageError
 
@@ -169,6 +176,15 @@ def _open_checkpoints(directory: Path, plan_key: dict[str, Any]) -> None:
                 f"checkpoints {str(directory)!r} are unreadable ({error}): delete the folder to start over"
             ) from None
         changed = sorted(key for key in plan_key.keys() | saved.keys() if saved.get(key) != plan_key.get(key))
+        if changed == ["inputs"]:
+            # The files changed (e.g. fixed after the error a count stopped on): no checkpoint of theirs can
+            # be used, and none mixes into the new count.
+            log.warning(
+                "the corpus files changed since the checkpoints in %s were made: counting anew", directory
+            )
+            shutil.rmtree(directory)
+            _open_checkpoints(directory, plan_key)
+            return
         if changed:
             raise SelectionError(
                 f"checkpoints in {str(directory)!r} belong to a count with other {', '.join(changed)}: run the "
@@ -197,6 +213,7 @@ def start_count(
     out = Path(out)
     if out.exists() and not (overwrite and out.is_file()):
         raise OutputError(f"{str(out)!r} exists: choose another --out, or delete it to count again")
+    check_writable_parent(out)
     shards, files = plan_shards(inputs, shard_bytes=settings.shard_bytes, text_column=settings.text_column)
     if sum(file.size for file in files) == 0:
         raise SelectionError(
@@ -206,7 +223,6 @@ def start_count(
     tokenizer = unpadded(tokenizer)
     key = count_key(tokenizer, language, settings.min_line_chars, settings.text_column)
     checkpoints = Path(f"{out}.partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
     plan_key = {
         "format": _PLAN_FORMAT,
         "tokenizer_sha256": key.tokenizer_sha256,
@@ -254,9 +270,9 @@ def _refuse_empty(total: TokenStats, min_line_chars: int) -> None:
             "sentence or paragraph a line"
         )
     raise SelectionError(
-        f"no line of the corpus for {total.language!r} has {min_line_chars} characters or more "
-        f"({total.n_skipped_lines:,} shorter lines read): give real text, one sentence or paragraph a line, "
-        "or lower --min-line-chars"
+        f"no line of the corpus for {total.language!r} has from {min_line_chars} to {MAX_LINE_CHARS:,} "
+        f"characters ({total.n_skipped_lines:,} shorter or longer lines read): give real text, one sentence or "
+        "paragraph a line, or lower --min-line-chars"
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.families import PROVENANCE_FILE, architecture, usage_of
 from langtrim.packager.models.sources import ModelSource
-from langtrim.packager.outputs import atomic_output_dir, check_output_dir
+from langtrim.packager.outputs import atomic_output_dir, check_output_dir, remove_stale, staging_prefix
 from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
 from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.packager.selection.choose import SelectionSettings
@@ -20,6 +20,9 @@ from langtrim.packager.selection.languages import Language
 from langtrim.packager.trim.job import ID_MAP_FILE, REPORT_FILE, Progress, TrimReport, run_trim
 from langtrim.runtime import bundle
 from langtrim.runtime.errors import UsageError
+
+# The work directory of a pack (the trimmed model, the fp32 export) under the system's temporary directory.
+_WORK_NAME = "langtrim-pack"
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ def run_pack(
     from langtrim.packager.pack.quantize import build_onnx_variant
 
     check_output_dir(out, force=force)
-    with tempfile.TemporaryDirectory(prefix="langtrim-pack-") as work_name:
+    remove_stale(Path(tempfile.gettempdir()), _WORK_NAME)
+    with tempfile.TemporaryDirectory(prefix=staging_prefix(_WORK_NAME)) as work_name:
         work = Path(work_name)
         if is_trimmed_directory(source.path):
             if languages or corpora:

@@ -8,11 +8,13 @@
 """
 
 import argparse
+import errno
 import logging
 import os
 import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from langtrim.runtime.errors import LangtrimError, UsageError
 from langtrim.runtime.server.app import create_app
@@ -73,11 +75,21 @@ def _listen(host: str, port: int) -> socket.socket:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
-    except OSError as error:
+    except socket.gaierror as error:
         listener.close()
         raise UsageError(
-            f"cannot listen on {host}:{port} ({error.strerror}): stop what uses that port or pass another --port"
+            f"cannot listen on {host}:{port}: the host does not resolve ({error.strerror}); give an address of "
+            "this machine, e.g. --host 127.0.0.1 or --host 0.0.0.0"
         ) from None
+    except OSError as error:
+        listener.close()
+        fixes = {
+            errno.EADDRINUSE: "stop what uses that port or pass another --port",
+            errno.EADDRNOTAVAIL: "the address is not one of this machine's: pass --host 127.0.0.1 or 0.0.0.0",
+            errno.EACCES: "ports below 1024 need privileges: pass a --port of 1024 or more",
+        }
+        fix = fixes.get(error.errno or 0, "check --host and --port")
+        raise UsageError(f"cannot listen on {host}:{port} ({error.strerror}): {fix}") from None
     listener.set_inheritable(True)
     return listener
 
@@ -92,10 +104,23 @@ _LIMIT_OPTIONS = (
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """An option error is one line on stderr (exit 2), like every other error of langtrim, not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port: give a number from 1 to 65535")
+    return int(value)
+
+
 def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse.ArgumentParser:
     """The server's options: the one definition behind both `python -m langtrim.runtime.server` and
     `langtrim serve`, which hands its arguments here."""
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog=prog,
         description="Serve a bundle over HTTP (text-embeddings-inference and OpenAI compatible), without torch.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -104,7 +129,7 @@ def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="address to listen on (0.0.0.0 accepts other machines)"
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="TCP port")
     parser.add_argument(
         "--threads", type=int, default=None, help="onnxruntime intra-op threads (None: one per core)"
     )

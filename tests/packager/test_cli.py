@@ -9,6 +9,7 @@ import pytest
 
 from langtrim.packager.trim import job as trim_job
 from tests.support.cli import run_cli
+from tests.support.server import packed_bundle
 
 
 def _corpus(tmp_path: Path, sentences) -> Path:
@@ -75,6 +76,9 @@ def unsupported_model(tmp_path: Path) -> Path:
         ("threshold out of range", "threshold 2.0 is out of range"),
         ("existing output", "output directory .* is not empty: choose another --out or pass --force"),
         ("no output", "no output directory: pass --out"),
+        ("output in /proc", "cannot write '/proc/langtrim-out' .*: choose an --out in a writable directory"),
+        ("output under a file", "cannot write .*keep.txt/out.*: choose an --out in a writable directory"),
+        ("--force on the current directory", "is the current directory or holds it"),
     ],
 )
 def test_bad_input_gets_one_clear_line(
@@ -102,6 +106,9 @@ def test_bad_input_gets_one_clear_line(
         "threshold out of range": [model, "-l", "fr", "--threshold", "2", "--out", str(out)],
         "existing output": [model, "-l", "fr", "--out", str(existing)],
         "no output": [model, "-l", "fr"],
+        "output in /proc": [model, "-l", "fr", "--out", "/proc/langtrim-out"],
+        "output under a file": [model, "-l", "fr", "--out", str(existing / "keep.txt" / "out")],
+        "--force on the current directory": [model, "-l", "fr", "--force", "--out", "."],
     }[case]
     code, _, stderr = run_cli(["trim", *args], monkeypatch, capsys)
     assert code == 1
@@ -109,6 +116,57 @@ def test_bad_input_gets_one_clear_line(
     assert re.search(message, " ".join(stderr.split())), stderr
     assert not out.exists()
     assert (existing / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--out", "/proc/langtrim.npz"], "cannot write '/proc/langtrim.npz'"),
+        (["--out", "{tmp}/fr.npz", "--shard-mb", "nan"], "--shard-mb nan is out of range"),
+        (["--out", "{tmp}/fr.npz", "--shard-mb", "inf"], "--shard-mb inf is out of range"),
+        (["--out", "{tmp}/fr.npz", "--shard-mb", "0"], "--shard-mb 0.0 is out of range"),
+        (["--out", "{tmp}/fr.npz", "--shard-mb", "1e-9"], "--shard-mb 1e-09 is out of range"),
+    ],
+)
+def test_bad_count_options_get_one_clear_line(args, message, sentences, tmp_path, monkeypatch, capsys):
+    corpus = tmp_path / "fr.txt"
+    corpus.write_text("\n".join(sentences("fr")[:50]), encoding="utf-8")
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    code, _, stderr = run_cli(["count", "--corpus", f"fr={corpus}", *args], monkeypatch, capsys)
+    assert code == 1 and stderr.strip().startswith("error: ") and "Traceback" not in stderr
+    assert message in " ".join(stderr.split()), stderr
+    assert not list(tmp_path.glob("fr.npz*"))
+
+
+def test_a_count_that_failed_on_a_bad_file_reruns_once_the_file_is_fixed(
+    sentences, tmp_path, monkeypatch, capsys
+):
+    corpus, out = tmp_path / "fr.txt", tmp_path / "fr.npz"
+    corpus.write_bytes("\n".join(sentences("fr")[:50]).encode() + "\nNoël\n".encode("latin-1"))
+    code, _, stderr = run_cli(["count", "--corpus", f"fr={corpus}", "--out", str(out)], monkeypatch, capsys)
+    assert code == 1 and "is not UTF-8" in stderr
+    corpus.write_text("\n".join(sentences("fr")[:50]) + "\nNoël\n", encoding="utf-8")  # fixed as advised
+    code, _, stderr = run_cli(["count", "--corpus", f"fr={corpus}", "--out", str(out)], monkeypatch, capsys)
+    assert code == 0, stderr
+    assert out.is_file() and not Path(f"{out}.partial").exists()
+
+
+def test_serve_option_errors_are_one_line(tiny_models, sentences, tmp_path_factory):
+    bundle = packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+    langtrim = Path(sys.executable).parent / "langtrim"
+    for args, message in [
+        (["--port", "99999"], "'99999' is not a TCP port"),
+        (["--log-level", "bogus"], "invalid choice: 'bogus'"),
+        (["--host", "no.such.host.invalid", "--port", "18123"], "the host does not resolve"),
+    ]:
+        result = subprocess.run(
+            [str(langtrim), "serve", str(bundle), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode in (1, 2) and len(lines) == 1 and message in lines[0], result.stderr
 
 
 def test_console_script_reports_errors_without_traceback(tmp_path):

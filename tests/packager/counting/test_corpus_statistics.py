@@ -91,3 +91,19 @@ def test_eval_text_lines_come_back_in_order(tmp_path):
     path = tmp_path / "fr.txt.gz"
     path.write_bytes(gzip.compress(b"un\r\ndeux\n\ntrois"))
     assert list(iter_lines([str(path)])) == ["un", "deux", "", "trois"]
+
+
+def test_a_line_of_megabytes_is_skipped_not_tokenized(e5_tokenizer, sentences, tmp_path):
+    """A dump without line breaks made the tokenizer hold many times its size; such a line is not a sentence."""
+    corpus = tmp_path / "fr.txt"
+    lines = sentences("fr")[:20]
+    corpus.write_text("\n".join([*lines[:10], "mot " * 250_000, *lines[10:]]) + "\n", encoding="utf-8")
+    stats = corpus_statistics(e5_tokenizer, _spec("fr", corpus))
+    expected = corpus_statistics(e5_tokenizer, _spec("fr", _write(tmp_path / "plain.txt", lines)))
+    assert (stats.n_lines, stats.n_skipped_lines) == (expected.n_lines, expected.n_skipped_lines + 1)
+    assert np.array_equal(stats.line_counts, expected.line_counts)
+
+
+def _write(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -174,3 +174,31 @@ def test_default_int8_bundle_meets_size_and_cosine_targets(model_dir, tmp_path):
     for language in report.parity.languages:
         assert language.end_to_end_cosine.mean >= 0.99, language
     assert read_manifest(out).parity_passed is True
+
+
+def test_a_pack_stopped_with_sigterm_leaves_no_temporary_files(tiny_models, sentences, tmp_path):
+    """docker stop / kill: the work directory and the half-built bundle are removed, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scratch, out = tmp_path / "scratch", tmp_path / "bundle"
+    scratch.mkdir()
+    corpus = _french_corpus(tmp_path, sentences)[0].paths[0]
+    langtrim = Path(sys.executable).parent / "langtrim"
+    command = [str(langtrim), "pack", str(tiny_models["xlmr"]), "-l", "fr", "--corpus", f"fr={corpus}"]
+    command += ["--quantize", "none", "--min-cosine", "0", "--min-p1-cosine", "0", "--max-unk-rate", "1"]
+    process = subprocess.Popen(
+        [*command, "--out", str(out)], env={**os.environ, "TMPDIR": str(scratch)}, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not list(scratch.glob(f".langtrim-pack.tmp-{process.pid}-*")):
+        assert process.poll() is None and time.monotonic() < deadline, "the pack never started its work"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr.decode()
+    assert list(scratch.iterdir()) == [] and not out.exists()
+    assert not list(tmp_path.glob(".bundle.tmp-*"))
