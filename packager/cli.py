@@ -517,6 +517,7 @@ def serve(ctx: typer.Context) -> None:
             f"langtrim serve needs the serve extra ({(error.name or '?').split('.')[0]} is not installed): "
             "pip install 'langtrim[serve]'"
         ) from None
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # uvicorn's own shutdown handles SIGTERM while serving
     server_main(list(ctx.args), prog="langtrim serve")
 
 

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from langtrim.runtime.bundle import read_manifest
+from langtrim.runtime.bundle import MANIFEST_FILE, Manifest, read_manifest
 from langtrim.runtime.errors import LangtrimError, UsageError
 
 TOOLS = ("docker", "podman")
@@ -76,7 +76,7 @@ def build_container(
     The bundle is verified first (every file's sha256), so a corrupt bundle fails here and not in the
     container. LangtrimError if the build fails.
     """
-    read_manifest(bundle, verify="full")
+    manifest = read_manifest(bundle, verify="full")
     if not tag or any(c.isspace() for c in tag):
         raise UsageError(f"--tag {tag!r} is not an image name: give e.g. --tag langtrim-en-fr-de")
     root, client = source_root(), find_tool(tool)
@@ -84,7 +84,7 @@ def build_container(
         context = Path(staging)
         for name in _SOURCES:
             _stage(root / name, context / name)
-        _stage(bundle, context / _STAGED_BUNDLE)
+        stage_bundle(bundle, manifest, context / _STAGED_BUNDLE)
         command = build_command(client, context, tag, base)
         status = subprocess.run(command, check=False).returncode
     if status != 0:
@@ -104,6 +104,25 @@ def image_size(tool: str, tag: str) -> int | None:
         return int(json.loads(result.stdout.strip()))
     except (ValueError, TypeError):
         return None
+
+
+def stage_bundle(bundle: Path, manifest: Manifest, target: Path) -> None:
+    """Put the bundle's manifest and the files it lists (nothing else) into the build context.
+
+    A file that is a link to a place outside the bundle is refused, not followed: the image would carry
+    whatever the link points at (a key, /etc/shadow), which the manifest's hash cannot vouch for once the
+    target changes.
+    """
+    root = bundle.resolve()
+    for name in [MANIFEST_FILE, *manifest.files]:
+        source = bundle / name
+        resolved = source.resolve()
+        if not resolved.is_relative_to(root):
+            raise UsageError(
+                f"bundle file {name} is a link to {str(resolved)!r}, outside the bundle: replace the link by the "
+                "file itself"
+            )
+        _stage(resolved, target / name)
 
 
 def _stage(source: Path, target: Path) -> None:

@@ -16,7 +16,7 @@ The handlers only wire the parts, each testable alone: `requests` (body -> check
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -33,6 +34,7 @@ from langtrim.runtime import __version__
 from langtrim.runtime.bundle import TEXT_CLASSIFICATION, Manifest, read_manifest
 from langtrim.runtime.encoder import l2_normalize
 from langtrim.runtime.server.batching import Batcher, Result, load
+from langtrim.runtime.server.guards import REQUEST_ID_HEADER, Guards
 from langtrim.runtime.server.limits import DEFAULT_LIMITS, ApiError, ServerLimits, unavailable
 from langtrim.runtime.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from langtrim.runtime.server.openapi import openapi_schema
@@ -94,8 +96,9 @@ async def _infer(
 
 async def _embed(request: Request) -> Response:
     state = _state(request)
+    data = await read_json(request, state.limits)  # before admission: a slow upload holds no slot
     async with state.batcher.admit():
-        body = parse_body(EmbedRequest, await read_json(request, state.limits), state.limits)
+        body = parse_body(EmbedRequest, data, state.limits)
         result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
     vectors = l2_normalize(result.outputs) if body.normalize else result.outputs
     return JSONResponse(vectors.tolist())
@@ -103,8 +106,9 @@ async def _embed(request: Request) -> Response:
 
 async def _openai_embeddings(request: Request) -> Response:
     state = _state(request)
+    data = await read_json(request, state.limits)  # before admission: a slow upload holds no slot
     async with state.batcher.admit():
-        body = parse_body(OpenAIEmbeddingRequest, await read_json(request, state.limits), state.limits)
+        body = parse_body(OpenAIEmbeddingRequest, data, state.limits)
         model = encodable(body.model, "model") if body.model else state.manifest.source.name  # echoed back
         dimension = state.batcher.loaded.encoder.dimension if state.batcher.loaded else None
         if body.dimensions is not None and body.dimensions != dimension:
@@ -136,8 +140,9 @@ async def _openai_embeddings(request: Request) -> Response:
 
 async def _classify(request: Request) -> Response:
     state = _state(request)
+    data = await read_json(request, state.limits)  # before admission: a slow upload holds no slot
     async with state.batcher.admit():
-        body = parse_body(ClassifyRequest, await read_json(request, state.limits), state.limits)
+        body = parse_body(ClassifyRequest, data, state.limits)
         result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
     labels = state.manifest.labels
     ranked = [
@@ -252,13 +257,18 @@ def create_app(
     limits: ServerLimits = DEFAULT_LIMITS,
     batching: bool = True,
     bundle_digest: str | None = None,
+    api_key: str | None = None,
+    cors_origins: Sequence[str] = (),
+    access_log: bool = False,
 ) -> Starlette:
     """The ASGI app serving `bundle_dir`. Raises BundleError now if it is not a readable bundle.
 
     The model loads (with full sha256 verification) in the background once the app starts (its lifespan),
     then runs one warm-up inference; until then /health and the inference routes answer 503. `threads` is
     onnxruntime's intra-op thread count (None: one per core). `batching=False` runs each request alone.
-    `bundle_digest` (see `bundle.bundle_digest`) refuses any bundle but the one pinned.
+    `bundle_digest` (see `bundle.bundle_digest`) refuses any bundle but the one pinned. `api_key`: every
+    route but /health needs `Authorization: Bearer KEY`. `cors_origins`: the browser origins allowed to call
+    the server ("*" for any); none by default. `access_log`: one INFO line per request, with its id.
     """
     directory = Path(bundle_dir)
     manifest = read_manifest(directory, verify="none", expected_digest=bundle_digest)
@@ -301,7 +311,16 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(Guards, api_key=api_key)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, access_log=access_log)
     app.state.langtrim = state
     app.state.openapi = None  # built on the first GET /openapi.json (see _openapi)
     return app

@@ -81,10 +81,10 @@ class Batcher:
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
-        """Hold one in-flight place from before the body is read until the answer; 503 if none is free.
+        """Hold one in-flight place from after the body is read until the answer; 503 if none is free.
 
-        Admission comes before reading the body so the limit also bounds the request bodies held in memory
-        (max_inflight x max_body_bytes).
+        Admission comes after the body (read within `body_timeout_seconds`), so uploads that stall hold a
+        connection for that long at most and never an in-flight place.
         """
         if self.loaded is None:
             raise unavailable("not ready", "the bundle is still loading: retry after a moment", self.limits)
@@ -177,6 +177,14 @@ class Batcher:
                 )
                 continue
             tokens[j] = sum(len(text_ids) for text_ids in tokenized.ids)
+            if tokens[j] > self.limits.max_batch_tokens:
+                refused[j] = ApiError(
+                    413,
+                    "too many tokens",
+                    f"the request has {tokens[j]} tokens for the model to run; the limit is "
+                    f"{self.limits.max_batch_tokens} per request: send fewer or shorter texts",
+                )
+                continue
             ids += tokenized.ids
             owners += [j] * len(tokenized.ids)
         outputs = encoder.outputs(ids) if ids else np.empty((0, 0), dtype=np.float32)

@@ -13,8 +13,10 @@ from langtrim.runtime.errors import UsageError
 class ServerLimits:
     """What one request may ask and how much work may wait; over a limit the server answers 413 or 503.
 
-    Together they bound what admitted work can hold: at most max_inflight x max_body_bytes of request
-    bodies (256 MB with the defaults) and max_batch_texts texts in one onnxruntime round.
+    Together they bound what the server holds: bodies are read before admission, each within
+    body_timeout_seconds, on at most max_connections connections (so at most max_connections x
+    max_body_bytes of bodies); at most max_inflight requests wait or run, each of at most max_batch_tokens
+    tokens, and one onnxruntime round takes at most max_batch_texts texts.
     """
 
     max_texts: int = 128  # texts per request
@@ -22,6 +24,9 @@ class ServerLimits:
     max_body_bytes: int = 4 * 1024 * 1024  # request body
     max_inflight: int = 64  # requests admitted (waiting or running); more get 503 + Retry-After
     max_batch_texts: int = 256  # texts one round of the batcher may take from several requests
+    max_batch_tokens: int = 16_384  # tokens one request may have the model run (text-embeddings-inference's)
+    body_timeout_seconds: int = 10  # to receive a whole request body; a stalled upload gets 408
+    max_connections: int = 256  # open connections (uvicorn's limit_concurrency); more get 503
     retry_after_seconds: int = 1
     auto_truncate: bool = False  # truncate texts over max_length tokens when the request does not say
 

@@ -4,6 +4,7 @@ Written by hand rather than with prometheus_client: a dozen lines of text format
 dependency in the container. Only the event loop's thread touches the counters, so they need no lock.
 """
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from langtrim.runtime.server.batching import Batcher
 
+logger = logging.getLogger("langtrim.access")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # seconds
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -98,8 +100,8 @@ def _family(name: str, kind: str, help_text: str) -> list[str]:
 class MetricsMiddleware:
     """Times every HTTP request and counts it by endpoint and status code (500 if no response started)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = False) -> None:
+        self.app, self.metrics, self.access_log = app, metrics, access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,4 +118,17 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            self.metrics.observe(self.metrics.label(scope["path"]), status, time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.metrics.observe(self.metrics.label(scope["path"]), status, seconds)
+            if self.access_log:
+                request_id = scope.get("state", {}).get("request_id", "-")
+                client = scope.get("client") or ("-", 0)
+                logger.info(
+                    "%s %s %s %d %.1f ms request_id=%s",
+                    client[0],
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    seconds * 1000,
+                    request_id,
+                )

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -37,6 +38,9 @@ def serve(
     batching: bool = True,
     log_level: str = "info",
     bundle_digest: str | None = None,
+    api_key: str | None = None,
+    cors_origins: Sequence[str] = (),
+    access_log: bool = False,
 ) -> None:
     """Serve `bundle_dir` with uvicorn until interrupted; raise BundleError if the bundle cannot load.
 
@@ -46,11 +50,24 @@ def serve(
     import uvicorn
 
     app = create_app(
-        bundle_dir, threads=threads, limits=limits, batching=batching, bundle_digest=bundle_digest
+        bundle_dir,
+        threads=threads,
+        limits=limits,
+        batching=batching,
+        bundle_digest=bundle_digest,
+        api_key=api_key,
+        cors_origins=cors_origins,
+        access_log=access_log,
     )
     listener = _listen(host, port)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=False, server_header=False
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,  # the app's own (`access_log`) names each request's id
+        server_header=False,
+        limit_concurrency=limits.max_connections,
     )
     server = uvicorn.Server(config)
 
@@ -100,6 +117,9 @@ _LIMIT_OPTIONS = (
     ("max_text_chars", "characters per text; more is 413"),
     ("max_body_bytes", "request body bytes; more is 413"),
     ("max_inflight", "requests admitted at once; more get 503 with Retry-After"),
+    ("max_batch_tokens", "tokens one request may have the model run; more is 413"),
+    ("body_timeout_seconds", "seconds to receive a request body; slower is 408"),
+    ("max_connections", "open connections; more get 503"),
 )
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -156,6 +176,24 @@ def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse
         "default: $LANGTRIM_BUNDLE_DIGEST",
     )
     parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LANGTRIM_API_KEY") or None,
+        help="require Authorization: Bearer KEY on every route but /health; default: $LANGTRIM_API_KEY",
+    )
+    parser.add_argument(
+        "--cors-allow-origin",
+        action="append",
+        default=[origin for origin in os.environ.get("LANGTRIM_CORS_ALLOW_ORIGIN", "").split(",") if origin],
+        help='a browser origin allowed to call the server ("*" for any), repeatable; none by default; '
+        "default: $LANGTRIM_CORS_ALLOW_ORIGIN (comma-separated)",
+    )
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("LANGTRIM_ACCESS_LOG", "") == "1",
+        help="log one line per request, with its x-request-id; default: $LANGTRIM_ACCESS_LOG=1",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=LOG_LEVELS, help="uvicorn's and langtrim's log level"
     )
     return parser
@@ -178,6 +216,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m langtrim.runtime.
             batching=args.batching,
             log_level=args.log_level,
             bundle_digest=args.bundle_digest,
+            api_key=args.api_key,
+            cors_origins=args.cors_allow_origin,
+            access_log=args.access_log,
         )
     except LangtrimError as error:
         print(f"error: {error}", file=sys.stderr)

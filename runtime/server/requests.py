@@ -5,6 +5,7 @@ against the pydantic model of the endpoint (422), then the texts against the lim
 prompts (422). Each refusal names the field and what to send instead, in one sentence.
 """
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -22,7 +23,8 @@ async def read_json(request: Request, limits: ServerLimits) -> Any:
     """The body parsed as JSON; 413 past max_body_bytes (counted as it arrives), 400 if not JSON.
 
     The declared Content-Length is checked first, then the bytes as they stream in, so a client that
-    lies about the length or sends chunked data cannot make the server hold more than the limit.
+    lies about the length or sends chunked data cannot make the server hold more than the limit; a body
+    that takes longer than `body_timeout_seconds` is 408, so a stalled upload cannot hold its connection.
     """
     too_big = ApiError(
         413,
@@ -33,11 +35,21 @@ async def read_json(request: Request, limits: ServerLimits) -> Any:
     if declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise too_big
     body = bytearray()
-    try:
+
+    async def receive_all() -> None:
         async for chunk in request.stream():
-            body += chunk
+            body.extend(chunk)
             if len(body) > limits.max_body_bytes:
                 raise too_big
+
+    try:
+        await asyncio.wait_for(receive_all(), timeout=limits.body_timeout_seconds)
+    except asyncio.TimeoutError:
+        raise ApiError(
+            408,
+            "body timeout",
+            f"the request body did not arrive within {limits.body_timeout_seconds} s: send it whole, then wait",
+        ) from None
     except ClientDisconnect:
         raise ApiError(
             499, "client disconnected", "the client closed the connection before sending the body"

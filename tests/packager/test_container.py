@@ -108,3 +108,31 @@ def test_the_cli_prints_the_image_size(fake_docker: Path, bundle: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "built langtrim-test with docker: 453 MB" in result.stdout
     assert (fake_docker / "argv").exists()
+
+
+def test_a_bundle_file_linking_outside_the_bundle_is_refused_not_copied(
+    fake_docker: Path, bundle: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "linked.bundle"
+    shutil.copytree(bundle, copy)
+    outside = tmp_path / "secret-but-same-bytes.json"
+    shutil.move(copy / "config.json", outside)
+    (copy / "config.json").symlink_to(outside)  # the hash still matches: only the link gives it away
+    with pytest.raises(UsageError, match="config.json is a link to .*outside the bundle"):
+        build_container(copy, "langtrim-test")
+    assert not (fake_docker / "argv").exists()
+
+
+def test_only_the_files_the_manifest_lists_enter_the_image(
+    fake_docker: Path, bundle: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "dotted.bundle"
+    shutil.copytree(bundle, copy)
+    (copy / ".notes").write_text("not part of the bundle")
+    build_container(copy, "langtrim-test")
+    files = (fake_docker / "files").read_text().splitlines()
+    assert "./bundle/.notes" not in files and "./bundle/manifest.json" in files

@@ -26,21 +26,30 @@ expected-statuses = ["200", "413"]
 SMALL_LIMITS = ["--max-texts", "16", "--max-text-chars", "2000", "--max-body-bytes", "65536"]
 
 
-@pytest.mark.parametrize("kind", ["xlmr", "xlmr-classifier"])
+@pytest.mark.parametrize(
+    ("kind", "api_key"),
+    [("xlmr", None), ("xlmr-classifier", None), ("xlmr", "fuzz-key")],
+    ids=["embed", "classify", "api-key"],
+)
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
-    kind, tiny_models, sentences, tmp_path_factory, tmp_path: Path
+    kind, api_key, tiny_models, sentences, tmp_path_factory, tmp_path: Path
 ) -> None:
     bundle = packed_bundle(kind, tiny_models, sentences, tmp_path_factory)
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
     port = free_port()
     command = [*SERVER_MODULE, str(bundle), "--port", str(port), "--threads", "1", *SMALL_LIMITS]
+    headers = []
+    if api_key is not None:
+        command += ["--api-key", api_key]
+        headers = ["--header", f"Authorization: Bearer {api_key}"]
     with running_server(command, port) as server:
         fuzz = subprocess.run(
             [
                 *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run"),
                 f"{server.url}/openapi.json",
                 *("--max-examples", "100", "--seed", "1"),
+                *headers,
             ],
             capture_output=True,
             text=True,

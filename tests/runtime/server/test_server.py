@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
@@ -482,21 +483,120 @@ def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding
         assert started.post("/embed", json={"inputs": "x"}).status_code == 200
 
 
-@pytest.mark.parametrize(
-    "body",
-    [{"json": {"inputs": "one too many"}}, {"content": b"x" * 5000}],  # valid; too large and not JSON
-    ids=["valid", "unread"],
-)
-def test_a_full_server_answers_503_with_retry_after_before_reading_the_body(embedding_bundle, body) -> None:
-    """Admission comes before the body is read, so the bodies held in memory stay bounded."""
-    limits = ServerLimits(max_inflight=1, max_body_bytes=1000, retry_after_seconds=2)
-    app = create_app(embedding_bundle, threads=1, limits=limits)
+def test_a_full_server_answers_503_with_retry_after(embedding_bundle) -> None:
+    app = create_app(embedding_bundle, threads=1, limits=ServerLimits(max_inflight=1, retry_after_seconds=2))
     with TestClient(app) as started:
         ready(started)
-        send = lambda: started.post("/embed", **body)  # noqa: E731
+        send = lambda: started.post("/embed", json={"inputs": "one too many"})  # noqa: E731
         response, held = while_one_request_is_held(started, app.state.langtrim.batcher, send)
     assert error_of(response, 503)["error"] == "overloaded" and response.headers["retry-after"] == "2"
     assert held.status_code == 200
+
+
+def _answer(connection: socket.socket) -> str:
+    """What the server sent back on a raw connection, up to the end of a JSON body or the connection."""
+    received = b""
+    while not received.endswith(b"}") and (chunk := connection.recv(4096)):
+        received += chunk
+    return received.decode("latin-1")
+
+
+def test_stalled_uploads_hold_no_place_and_time_out_with_408(embedding_bundle) -> None:
+    """64 clients that send headers and 5 bytes of body, then stall, once made every valid request 503."""
+    port = free_port()
+    command = [*SERVER_MODULE, str(embedding_bundle), "--port", str(port), "--threads", "1"]
+    command += ["--max-inflight", "2", "--body-timeout-seconds", "2"]
+    with running_server(command, port) as server:
+        stalled = []
+        for _ in range(16):
+            connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+            connection.sendall(
+                b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"inp'
+            )
+            stalled.append(connection)
+        started = time.monotonic()
+        for _ in range(4):  # more than max_inflight, one after the other
+            assert (
+                httpx.post(f"{server.url}/embed", json={"inputs": "still served"}, timeout=30).status_code
+                == 200
+            )
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+        answers = [_answer(connection) for connection in stalled]
+        waited = time.monotonic() - started
+        for connection in stalled:
+            connection.close()
+    assert all(answer.startswith("HTTP/1.1 408") and "body timeout" in answer for answer in answers), answers[
+        0
+    ]
+    assert waited < 30
+
+
+def test_an_api_key_guards_every_route_but_health(embedding_bundle) -> None:
+    app = create_app(embedding_bundle, threads=1, api_key="s3cret")
+    with TestClient(app) as started:
+        ready(started)
+        refused = started.post("/embed", json={"inputs": "x"})
+        assert (
+            error_of(refused, 401)["error"] == "unauthorized"
+            and refused.headers["www-authenticate"] == "Bearer"
+        )
+        assert started.get("/info", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert started.get("/metrics").status_code == 401
+        ok = started.post("/embed", json={"inputs": "x"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert started.get("/health").status_code == 200
+
+
+def test_a_body_that_says_it_is_not_json_is_415(client) -> None:
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ):
+        response = client.post("/embed", content=b'{"inputs": "x"}', headers={"Content-Type": content_type})
+        assert "Content-Type: application/json" in error_of(response, 415)["detail"], content_type
+    for content_type in ("application/json", "application/json; charset=utf-8", "application/vnd.api+json"):
+        response = client.post("/embed", content=b'{"inputs": "x"}', headers={"Content-Type": content_type})
+        assert response.status_code == 200, content_type
+
+
+def test_requests_carry_an_id_in_and_out(client) -> None:
+    mine = client.post("/embed", json={"inputs": "x"}, headers={"x-request-id": "trace-42"})
+    assert mine.headers["x-request-id"] == "trace-42"
+    generated = client.post("/embed", json={"inputs": "x"}, headers={"x-request-id": "bad id " * 30})
+    assert len(generated.headers["x-request-id"]) == 32 and generated.headers["x-request-id"] != "trace-42"
+    assert client.get("/nope").headers["x-request-id"]
+
+
+def test_cors_is_off_unless_an_origin_is_allowed(embedding_bundle) -> None:
+    preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    with TestClient(create_app(embedding_bundle, threads=1)) as closed:
+        ready(closed)
+        assert "access-control-allow-origin" not in closed.options("/embed", headers=preflight).headers
+    with TestClient(create_app(embedding_bundle, threads=1, cors_origins=["https://app.example"])) as open_:
+        ready(open_)
+        answer = open_.options("/embed", headers=preflight)
+        assert answer.headers["access-control-allow-origin"] == "https://app.example"
+        other = open_.options("/embed", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_request_over_the_token_budget_is_413(embedding_bundle, texts) -> None:
+    limits = ServerLimits(max_texts=64, max_batch_tokens=100)
+    with TestClient(create_app(embedding_bundle, threads=1, limits=limits)) as started:
+        ready(started)
+        detail = error_of(started.post("/embed", json={"inputs": (texts * 20)[:60]}), 413)["detail"]
+        assert "tokens for the model to run; the limit is 100 per request" in detail
+        assert started.post("/embed", json={"inputs": texts[:2]}).status_code == 200
+
+
+def test_the_access_log_names_each_request(embedding_bundle, caplog) -> None:
+    with TestClient(create_app(embedding_bundle, threads=1, access_log=True)) as started:
+        ready(started)
+        with caplog.at_level("INFO", logger="langtrim.access"):
+            started.post("/embed", json={"inputs": "x"}, headers={"x-request-id": "trace-7"})
+    assert any("POST /embed 200" in line and "request_id=trace-7" in line for line in caplog.messages)
 
 
 def test_a_round_drops_the_jobs_of_requests_that_went_away(embedding_bundle) -> None:
