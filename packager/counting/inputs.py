@@ -230,9 +230,8 @@ def split_lines(
         lines.pop()
     if min_line_chars > 0 or max_line_chars is not None:
         longest = max_line_chars if max_line_chars is not None else len(text)
-        return [line for line in lines if min_line_chars <= len(line.strip()) and len(line) <= longest], len(
-            lines
-        )
+        counted = [line for line in lines if len(line) <= longest and min_line_chars <= len(line.strip())]
+        return counted, len(lines)
     return lines, len(lines)
 
 

@@ -25,6 +25,7 @@ class ServerLimits:
     max_inflight: int = 64  # requests admitted (waiting or running); more get 503 + Retry-After
     max_batch_texts: int = 256  # texts one round of the batcher may take from several requests
     max_batch_tokens: int = 16_384  # tokens one request may have the model run (text-embeddings-inference's)
+    header_timeout_seconds: int = 10  # to receive a request's headers; slower connections are closed
     body_timeout_seconds: int = 10  # to receive a whole request body; a stalled upload gets 408
     max_connections: int = 256  # open connections (uvicorn's limit_concurrency); more get 503
     retry_after_seconds: int = 1

@@ -49,6 +49,8 @@ def serve(
     """
     import uvicorn
 
+    from langtrim.runtime.server.connections import header_deadline_protocol
+
     app = create_app(
         bundle_dir,
         threads=threads,
@@ -68,6 +70,7 @@ def serve(
         access_log=False,  # the app's own (`access_log`) names each request's id
         server_header=False,
         limit_concurrency=limits.max_connections,
+        http=header_deadline_protocol(limits.header_timeout_seconds),
     )
     server = uvicorn.Server(config)
 
@@ -118,6 +121,7 @@ _LIMIT_OPTIONS = (
     ("max_body_bytes", "request body bytes; more is 413"),
     ("max_inflight", "requests admitted at once; more get 503 with Retry-After"),
     ("max_batch_tokens", "tokens one request may have the model run; more is 413"),
+    ("header_timeout_seconds", "seconds to receive a request's headers; slower connections are closed"),
     ("body_timeout_seconds", "seconds to receive a request body; slower is 408"),
     ("max_connections", "open connections; more get 503"),
 )
@@ -160,8 +164,12 @@ def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse
         help="run the texts of requests that wait together in one inference",
     )
     for name, description in _LIMIT_OPTIONS:
+        variable = f"LANGTRIM_{name.upper()}"
         parser.add_argument(
-            "--" + name.replace("_", "-"), type=int, default=getattr(DEFAULT_LIMITS, name), help=description
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=os.environ.get(variable, str(getattr(DEFAULT_LIMITS, name))),  # argparse applies `type`
+            help=f"{description}; default: ${variable} or %(default)s",
         )
     parser.add_argument(
         "--truncate",

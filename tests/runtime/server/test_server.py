@@ -532,6 +532,28 @@ def test_stalled_uploads_hold_no_place_and_time_out_with_408(embedding_bundle) -
     assert waited < 30
 
 
+def test_connections_that_trickle_their_headers_are_closed(embedding_bundle) -> None:
+    """Slowloris: a header line now and then once held a connection forever (any byte reset uvicorn's timer)."""
+    port = free_port()
+    command = [*SERVER_MODULE, str(embedding_bundle), "--port", str(port), "--threads", "1"]
+    command += ["--header-timeout-seconds", "2", "--max-connections", "32"]
+    with running_server(command, port) as server:
+        trickling = []
+        for _ in range(24):
+            connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+            connection.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\n")
+            trickling.append(connection)
+        started = time.monotonic()
+        for connection in trickling:
+            connection.sendall(b"X-Slow: 1\r\n")  # some bytes, never the end of the headers
+        closed = [connection.recv(1) == b"" for connection in trickling]
+        waited = time.monotonic() - started
+        assert httpx.post(f"{server.url}/embed", json={"inputs": "served"}, timeout=30).status_code == 200
+        for connection in trickling:
+            connection.close()
+    assert all(closed) and waited < 20
+
+
 def test_an_api_key_guards_every_route_but_health(embedding_bundle) -> None:
     app = create_app(embedding_bundle, threads=1, api_key="s3cret")
     with TestClient(app) as started:
