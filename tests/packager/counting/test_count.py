@@ -223,7 +223,10 @@ def test_an_empty_corpus_is_a_clear_error(e5_tokenizer, tmp_path):
 
 def test_a_corpus_of_only_short_lines_is_a_clear_error(e5_tokenizer, tmp_path):
     (tmp_path / "short.txt").write_text("a\nbb\n\n", encoding="utf-8")
-    with pytest.raises(SelectionError, match=r"no line .* has from 5 to 100,000 characters \(3 shorter or longer lines read\)"):
+    with pytest.raises(
+        SelectionError,
+        match=r"no line .* has from 5 to 100,000 characters \(3 shorter or longer lines read\)",
+    ):
         count(e5_tokenizer, tmp_path / "short.txt", tmp_path)
     assert not (tmp_path / "stats.npz").exists()
 
