@@ -501,20 +501,25 @@ def _answer(connection: socket.socket) -> str:
     return received.decode("latin-1")
 
 
+def _connections(port: int, count: int, first_bytes: bytes) -> list[socket.socket]:
+    """`count` raw connections to the server, each having sent `first_bytes` and nothing more."""
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(count)]
+    for connection in connections:
+        connection.sendall(first_bytes)
+    return connections
+
+
+def _server_command(bundle: Path, port: int, *options: str) -> list[str]:
+    return [*SERVER_MODULE, str(bundle), "--port", str(port), "--threads", "1", *options]
+
+
 def test_stalled_uploads_hold_no_place_and_time_out_with_408(embedding_bundle) -> None:
     """64 clients that send headers and 5 bytes of body, then stall, once made every valid request 503."""
     port = free_port()
-    command = [*SERVER_MODULE, str(embedding_bundle), "--port", str(port), "--threads", "1"]
-    command += ["--max-inflight", "2", "--body-timeout-seconds", "2"]
+    command = _server_command(embedding_bundle, port, "--max-inflight", "2", "--body-timeout-seconds", "2")
     with running_server(command, port) as server:
-        stalled = []
-        for _ in range(16):
-            connection = socket.create_connection(("127.0.0.1", port), timeout=30)
-            connection.sendall(
-                b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b'Content-Length: 1000\r\n\r\n{"inp'
-            )
-            stalled.append(connection)
+        head = b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        stalled = _connections(port, 16, head + b'{"inp')
         started = time.monotonic()
         for _ in range(4):  # more than max_inflight, one after the other
             assert (
@@ -535,14 +540,11 @@ def test_stalled_uploads_hold_no_place_and_time_out_with_408(embedding_bundle) -
 def test_connections_that_trickle_their_headers_are_closed(embedding_bundle) -> None:
     """Slowloris: a header line now and then once held a connection forever (any byte reset uvicorn's timer)."""
     port = free_port()
-    command = [*SERVER_MODULE, str(embedding_bundle), "--port", str(port), "--threads", "1"]
-    command += ["--header-timeout-seconds", "2", "--max-connections", "32"]
+    command = _server_command(
+        embedding_bundle, port, "--header-timeout-seconds", "2", "--max-connections", "32"
+    )
     with running_server(command, port) as server:
-        trickling = []
-        for _ in range(24):
-            connection = socket.create_connection(("127.0.0.1", port), timeout=30)
-            connection.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\n")
-            trickling.append(connection)
+        trickling = _connections(port, 24, b"POST /embed HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
         for connection in trickling:
             connection.sendall(b"X-Slow: 1\r\n")  # some bytes, never the end of the headers
