@@ -239,6 +239,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    logger.error(
+        "request %s (%s %s) failed: %s",
+        request.scope.get("state", {}).get("request_id", "-"),
+        request.method,
+        request.url.path,
+        exc,
+        exc_info=exc,
+    )
     metrics = _state(request).metrics
     metrics.errors[metrics.label(request.url.path), "internal error"] += 1
     body = ErrorBody(

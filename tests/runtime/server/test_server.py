@@ -467,7 +467,7 @@ def test_without_batching_each_request_runs_alone(embedding_bundle, texts) -> No
     assert set(app.state.langtrim.batcher.batch_sizes) == {1}
 
 
-def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding_bundle) -> None:
+def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding_bundle, caplog) -> None:
     app = create_app(embedding_bundle, threads=1)
     batcher = app.state.langtrim.batcher
     with TestClient(app, raise_server_exceptions=False) as started:
@@ -479,7 +479,10 @@ def test_a_bug_in_inference_is_a_500_json_and_the_server_keeps_serving(embedding
             raise RuntimeError("boom")
 
         batcher._run_round = fail_once
-        assert error_of(started.post("/embed", json={"inputs": "x"}), 500)["error"] == "internal error"
+        with caplog.at_level("ERROR", logger="langtrim.runtime.server.app"):
+            failed = started.post("/embed", json={"inputs": "x"}, headers={"x-request-id": "bug-1"})
+        assert error_of(failed, 500)["error"] == "internal error"
+        assert "request bug-1 (POST /embed) failed: boom" in caplog.text
         assert started.post("/embed", json={"inputs": "x"}).status_code == 200
 
 
