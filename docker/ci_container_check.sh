@@ -167,11 +167,12 @@ curl -sf "http://127.0.0.1:$PORT/embed" -H 'Content-Type: application/json' \
     -d '{"inputs": ["The container serves embeddings.", "Without torch."]}' >"$WORK/embed.json" || fail "POST /embed"
 curl -sf "http://127.0.0.1:$PORT/v1/embeddings" -H 'Content-Type: application/json' \
     -d '{"input": "hello", "model": "ci", "encoding_format": "base64"}' >"$WORK/openai.json" || fail "POST /v1/embeddings"
-BAD_STATUS=$(curl -s -o "$WORK/bad.json" -w '%{http_code}' "http://127.0.0.1:$PORT/embed" -d '{not json')
+BAD_STATUS=$(curl -s -o "$WORK/bad.json" -w '%{http_code}' "http://127.0.0.1:$PORT/embed" -H 'Content-Type: application/json' -d '{not json')
+FORM_STATUS=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/embed" -d '{"inputs": "x"}')  # curl's default form type
 curl -sf "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics.txt" || fail "GET /metrics"
-python3 - "$WORK" "$BAD_STATUS" <<'EOF' || fail "responses"
+python3 - "$WORK" "$BAD_STATUS" "$FORM_STATUS" <<'EOF' || fail "responses"
 import base64, json, math, sys
-work, bad_status = sys.argv[1], sys.argv[2]
+work, bad_status, form_status = sys.argv[1], sys.argv[2], sys.argv[3]
 vectors = json.load(open(f"{work}/embed.json"))
 assert len(vectors) == 2 and len(vectors[0]) == len(vectors[1]) > 0, "expected 2 vectors"
 assert all(abs(math.fsum(x * x for x in v) - 1) < 1e-4 for v in vectors), "vectors are not unit length"
@@ -179,9 +180,10 @@ openai = json.load(open(f"{work}/openai.json"))
 decoded = base64.b64decode(openai["data"][0]["embedding"])
 assert openai["model"] == "ci" and len(decoded) == 4 * len(vectors[0]), openai
 assert bad_status == "400" and set(json.load(open(f"{work}/bad.json"))) == {"error", "detail"}, bad_status
+assert form_status == "415", f"a form-encoded POST got {form_status}, not 415"
 metrics = open(f"{work}/metrics.txt").read()
 assert "langtrim_ready 1" in metrics and 'langtrim_requests_total{endpoint="/embed",status="200"} 1' in metrics
-print(f"/embed: 2 unit vectors of {len(vectors[0])} dims; /v1/embeddings base64 ok; bad JSON -> 400 JSON; /metrics ok")
+print(f"/embed: 2 unit vectors of {len(vectors[0])} dims; /v1/embeddings base64 ok; bad JSON -> 400 JSON; form body -> 415; /metrics ok")
 EOF
 grep -q Traceback "$WORK/server.log" && { cat "$WORK/server.log"; fail "the server logged a traceback"; }
 kill "$SERVER_PID"
