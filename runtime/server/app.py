@@ -19,6 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +36,20 @@ from langtrim.runtime.bundle import TEXT_CLASSIFICATION, Manifest, read_manifest
 from langtrim.runtime.encoder import l2_normalize
 from langtrim.runtime.server.batching import Batcher, Result, load
 from langtrim.runtime.server.guards import REQUEST_ID_HEADER, Guards
-from langtrim.runtime.server.limits import DEFAULT_LIMITS, ApiError, ServerLimits, unavailable
+from langtrim.runtime.server.limits import DEFAULT_LIMITS, ApiError, ServerLimits, error_body, unavailable
 from langtrim.runtime.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from langtrim.runtime.server.openapi import openapi_schema
 from langtrim.runtime.server.requests import check_texts, encodable, parse_body, read_json
 from langtrim.runtime.server.schemas import (
     ClassifyRequest,
     EmbedRequest,
-    ErrorBody,
     Health,
     Info,
     OpenAIEmbedding,
     OpenAIEmbeddingRequest,
     OpenAIEmbeddingResponse,
+    OpenAIModel,
+    OpenAIModelList,
     OpenAIUsage,
 )
 
@@ -55,7 +57,9 @@ logger = logging.getLogger(__name__)
 
 _EMBED_ROUTES = ("/embed", "/v1/embeddings")
 _CLASSIFY_ROUTES = ("/classify",)
-_ENDPOINTS = frozenset((*_EMBED_ROUTES, *_CLASSIFY_ROUTES, "/health", "/info", "/metrics", "/openapi.json"))
+_ENDPOINTS = frozenset(
+    (*_EMBED_ROUTES, *_CLASSIFY_ROUTES, "/health", "/info", "/metrics", "/openapi.json", "/v1/models")
+)
 
 
 @dataclass
@@ -204,6 +208,14 @@ async def _info(request: Request) -> Response:
     return Response(info.model_dump_json(), media_type="application/json")
 
 
+async def _openai_models(request: Request) -> Response:
+    """OpenAI's model list: the one model this server serves, under the name /v1/embeddings echoes."""
+    manifest = _state(request).manifest
+    created = int(datetime.fromisoformat(manifest.created).timestamp())
+    model = OpenAIModel(id=manifest.source.name, created=created)
+    return Response(OpenAIModelList(data=[model]).model_dump_json(), media_type="application/json")
+
+
 async def _metrics(request: Request) -> Response:
     state = _state(request)
     return PlainTextResponse(state.metrics.render(state.batcher), media_type=CONTENT_TYPE)
@@ -227,7 +239,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     metrics = _state(request).metrics
     metrics.errors[metrics.label(request.url.path), exc.error] += 1
-    return JSONResponse(ErrorBody(error=exc.error, detail=exc.detail).model_dump(), exc.status, exc.headers)
+    return JSONResponse(
+        error_body(request.url.path, exc.status, exc.error, exc.detail), exc.status, exc.headers
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -249,10 +263,8 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     )
     metrics = _state(request).metrics
     metrics.errors[metrics.label(request.url.path), "internal error"] += 1
-    body = ErrorBody(
-        error="internal error", detail=f"{type(exc).__name__}: a bug in langtrim; see the server log"
-    )
-    return JSONResponse(body.model_dump(), 500)
+    detail = f"{type(exc).__name__}: a bug in langtrim; see the server log"
+    return JSONResponse(error_body(request.url.path, 500, "internal error", detail), 500)
 
 
 # --- the application ----------------------------------------------------------------------------------------
@@ -312,6 +324,7 @@ def create_app(
         Route("/health", _health, methods=["GET"]),
         Route("/info", _info, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
+        *([Route("/v1/models", _openai_models, methods=["GET"])] if "/v1/embeddings" in served else []),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ]
     app = Starlette(

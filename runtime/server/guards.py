@@ -14,6 +14,8 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from langtrim.runtime.server.limits import error_body
+
 REQUEST_ID_HEADER = "x-request-id"
 # The request being handled, for log lines (see `RequestIdFilter`); "-" outside a request.
 current_request_id: ContextVar[str] = ContextVar("langtrim_request_id", default="-")
@@ -51,7 +53,7 @@ class Guards:
             if refusal is None:
                 await self.app(scope, receive, send_with_id)
             else:
-                await _send_error(send_with_id, *refusal)
+                await _send_error(send_with_id, scope["path"], *refusal)
         finally:
             current_request_id.reset(token)
 
@@ -82,8 +84,10 @@ class Guards:
         return None
 
 
-async def _send_error(send: Send, status: int, error: str, detail: str, headers: dict[str, str]) -> None:
-    body = json.dumps({"error": error, "detail": detail}).encode("utf-8")
+async def _send_error(
+    send: Send, path: str, status: int, error: str, detail: str, headers: dict[str, str]
+) -> None:
+    body = json.dumps(error_body(path, status, error, detail)).encode("utf-8")
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

@@ -5,6 +5,7 @@ into a JSON response `{"error": ..., "detail": ...}` with its status and headers
 """
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from langtrim.runtime.errors import UsageError
 
@@ -50,6 +51,24 @@ class ApiError(Exception):
     def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
+
+
+OPENAI_PREFIX = "/v1/"  # routes that speak OpenAI's API answer errors in OpenAI's shape
+
+
+def error_body(path: str, status: int, error: str, detail: str) -> dict[str, Any]:
+    """An error as the route's API shapes it: OpenAI's error object under /v1/ (its clients show its
+    `message`), else `{"error": short, "detail": what to do}`."""
+    if not path.startswith(OPENAI_PREFIX):
+        return {"error": error, "detail": detail}
+    kind = (
+        "authentication_error"
+        if status == 401
+        else "server_error"
+        if status >= 500
+        else "invalid_request_error"
+    )
+    return {"error": {"message": detail, "type": kind, "param": None, "code": error.replace(" ", "_")}}
 
 
 def unavailable(error: str, detail: str, limits: ServerLimits) -> ApiError:

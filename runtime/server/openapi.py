@@ -22,6 +22,8 @@ from langtrim.runtime.server.schemas import (
     LabelScore,
     OpenAIEmbeddingRequest,
     OpenAIEmbeddingResponse,
+    OpenAIError,
+    OpenAIModelList,
 )
 
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -31,6 +33,8 @@ _MODELS: tuple[type[BaseModel], ...] = (
     OpenAIEmbeddingResponse,
     LabelScore,
     ErrorBody,
+    OpenAIError,
+    OpenAIModelList,
     Health,
     Info,
 )
@@ -66,13 +70,14 @@ def openapi_schema(
             {"anyOf": [{"enum": prompts}, {"type": "null"}]} if prompts else {"type": "null"}
         )
     errors = {str(code): {"description": text, **_json_content(_ref("ErrorBody"))} for code, text in _ERRORS}
+    openai_errors = {code: {**error, **_json_content(_ref("OpenAIError"))} for code, error in errors.items()}
 
-    def post(summary: str, request: str, response: dict[str, Any]) -> dict[str, Any]:
+    def post(summary: str, request: str, response: dict[str, Any], shape: dict = errors) -> dict[str, Any]:
         return {
             "post": {
                 "summary": summary,
                 "requestBody": {"required": True, **_json_content(_ref(request))},
-                "responses": {"200": {"description": "OK", **_json_content(response)}, **errors},
+                "responses": {"200": {"description": "OK", **_json_content(response)}, **shape},
             }
         }
 
@@ -83,7 +88,7 @@ def openapi_schema(
             "Embed texts (text-embeddings-inference)", "EmbedRequest", {"type": "array", "items": vector}
         ),
         "/v1/embeddings": post(
-            "Embed texts (OpenAI)", "OpenAIEmbeddingRequest", _ref("OpenAIEmbeddingResponse")
+            "Embed texts (OpenAI)", "OpenAIEmbeddingRequest", _ref("OpenAIEmbeddingResponse"), openai_errors
         ),
         "/classify": post(
             "Labels of texts, best first (a list per text when inputs is a list)",
@@ -96,6 +101,8 @@ def openapi_schema(
     paths["/health"]["get"]["responses"]["503"] = errors["503"]
     paths["/info"] = _get("What the bundle is: languages, vocabulary, quantization, parity", _ref("Info"))
     paths["/metrics"] = _get("Prometheus metrics", {"type": "string"}, "text/plain")
+    if "/v1/embeddings" in served:
+        paths["/v1/models"] = _get("The model this server serves (OpenAI)", _ref("OpenAIModelList"))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -58,6 +58,31 @@ class OpenAIEmbeddingResponse(BaseModel):
     usage: OpenAIUsage
 
 
+class OpenAIModel(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int  # Unix seconds: when the bundle was packed
+    owned_by: str = "langtrim"
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel]
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str  # what went wrong and what to do: what OpenAI's clients show
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """OpenAI's error object, the shape of every error under /v1/."""
+
+    error: OpenAIErrorDetail
+
+
 class LabelScore(BaseModel):
     label: str
     score: float

@@ -73,9 +73,15 @@ def texts(sentences) -> list[str]:
 
 
 def error_of(response, status: int) -> dict[str, str]:
-    """The JSON error body of `response`, after checking its status and shape."""
+    """`{"error", "detail"}` of an error response, after checking its status and shape: langtrim's own, or
+    OpenAI's error object under /v1/ (its `code` and `message`)."""
     assert response.status_code == status, response.text
     body = response.json()
+    if response.request.url.path.startswith("/v1/"):
+        error = body["error"]
+        assert set(body) == {"error"} and set(error) == {"message", "type", "param", "code"}, body
+        assert error["type"] == ("authentication_error" if status == 401 else "invalid_request_error"), body
+        body = {"error": error["code"].replace("_", " "), "detail": error["message"]}
     assert set(body) == {"error", "detail"} and all(isinstance(v, str) and v for v in body.values())
     return body
 
@@ -382,7 +388,7 @@ def test_metrics_count_requests_errors_texts_tokens_and_latency(client, texts) -
 def test_openapi_lists_the_routes_of_the_bundles_task_with_the_limits(client, classifier) -> None:
     schema = client.get("/openapi.json").json()
     assert schema["openapi"].startswith("3.1")
-    assert {"/embed", "/v1/embeddings", "/health", "/info", "/metrics"} <= set(schema["paths"])
+    assert {"/embed", "/v1/embeddings", "/v1/models", "/health", "/info", "/metrics"} <= set(schema["paths"])
     assert "/classify" not in schema["paths"]
     inputs = schema["components"]["schemas"]["EmbedRequest"]["properties"]["inputs"]["anyOf"]
     assert {"type": "string", "maxLength": 2048} in inputs
