@@ -21,9 +21,10 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -55,6 +56,7 @@ from langtrim.runtime.server.schemas import (
 
 logger = logging.getLogger(__name__)
 
+_Body = TypeVar("_Body", bound=BaseModel)
 _EMBED_ROUTES = ("/embed", "/v1/embeddings")
 _CLASSIFY_ROUTES = ("/classify",)
 _ENDPOINTS = frozenset(
@@ -98,11 +100,21 @@ async def _infer(
     return result
 
 
-async def _embed(request: Request) -> Response:
+@asynccontextmanager
+async def _admitted(request: Request, model: type[_Body]) -> AsyncIterator[_Body]:
+    """The request's body as `model`, holding an in-flight place until the block ends.
+
+    The body is read first (within its timeout), so a slow upload holds no place; then the request is
+    admitted (503 when full), then validated.
+    """
     state = _state(request)
-    data = await read_json(request, state.limits)  # before admission: a slow upload holds no slot
+    data = await read_json(request, state.limits)
     async with state.batcher.admit():
-        body = parse_body(EmbedRequest, data, state.limits)
+        yield parse_body(model, data, state.limits)
+
+
+async def _embed(request: Request) -> Response:
+    async with _admitted(request, EmbedRequest) as body:
         result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
     vectors = l2_normalize(result.outputs) if body.normalize else result.outputs
     return JSONResponse(vectors.tolist())
@@ -110,9 +122,7 @@ async def _embed(request: Request) -> Response:
 
 async def _openai_embeddings(request: Request) -> Response:
     state = _state(request)
-    data = await read_json(request, state.limits)  # before admission: a slow upload holds no slot
-    async with state.batcher.admit():
-        body = parse_body(OpenAIEmbeddingRequest, data, state.limits)
+    async with _admitted(request, OpenAIEmbeddingRequest) as body:
         model = encodable(body.model, "model") if body.model else state.manifest.source.name  # echoed back
         dimension = state.batcher.loaded.encoder.dimension if state.batcher.loaded else None
         if body.dimensions is not None and body.dimensions != dimension:
@@ -144,9 +154,7 @@ async def _openai_embeddings(request: Request) -> Response:
 
 async def _classify(request: Request) -> Response:
     state = _state(request)
-    data = await read_json(request, state.limits)  # before admission: a slow upload holds no slot
-    async with state.batcher.admit():
-        body = parse_body(ClassifyRequest, data, state.limits)
+    async with _admitted(request, ClassifyRequest) as body:
         result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
     labels = state.manifest.labels
     ranked = [
