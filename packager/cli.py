@@ -107,6 +107,10 @@ MinP1CosineOpt = Annotated[
 MaxUnkRateOpt = Annotated[
     float, typer.Option(help="Parity gate: maximum share of unknown tokens per language.")
 ]
+BundleArg = Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")]
+AgainstOpt = Annotated[
+    str | None, typer.Option(help="The original model (hub id or directory). Default: the bundle's source.")
+]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a non-empty output directory.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
@@ -376,11 +380,8 @@ def count(
 
 @app.command()
 def parity(
-    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
-    against: Annotated[
-        str | None,
-        typer.Option(help="The original model (hub id or directory). Default: the bundle's source."),
-    ] = None,
+    bundle: BundleArg,
+    against: AgainstOpt = None,
     eval_text: EvalTextOpt = None,
     min_cosine: MinCosineOpt = GATES.min_mean_cosine,
     min_p1_cosine: MinP1CosineOpt = GATES.min_p1_cosine,
@@ -419,7 +420,7 @@ def parity(
 
 @app.command()
 def embed(
-    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    bundle: BundleArg,
     texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
     prompt: Annotated[str | None, typer.Option(help='A prompt of the bundle, e.g. "query".')] = None,
     threads: Annotated[
@@ -438,7 +439,7 @@ def embed(
 
 @app.command()
 def inspect(
-    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    bundle: BundleArg,
     json_output: JsonOpt = False,
 ) -> None:
     """Check a bundle (every file's sha256, no unlisted file) and print its manifest and digest.
@@ -459,11 +460,8 @@ def inspect(
 
 @app.command()
 def bench(
-    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
-    against: Annotated[
-        str | None,
-        typer.Option(help="The original model (hub id or directory). Default: the bundle's source."),
-    ] = None,
+    bundle: BundleArg,
+    against: AgainstOpt = None,
     repeats: Annotated[int, typer.Option(help="Fresh processes per engine and thread count.")] = 3,
     threads: Annotated[str, typer.Option(help='Thread counts, e.g. "1,all" (all: every core).')] = "1,all",
     out: Annotated[
@@ -523,7 +521,7 @@ def serve(ctx: typer.Context) -> None:
 
 @app.command()
 def container(
-    bundle: Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")],
+    bundle: BundleArg,
     tag: Annotated[str, typer.Option(help="Image name, e.g. langtrim-en-fr-de.")],
     tool: Annotated[str | None, typer.Option(help="docker or podman (default: the first found).")] = None,
     base: Annotated[
