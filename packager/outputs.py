@@ -45,7 +45,7 @@ def check_writable_parent(out: Path) -> None:
     """OutputError unless a sibling of `out` can be created (where atomic outputs are built)."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        probe = Path(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent))
+        probe = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name) + "probe-", dir=out.parent))
         probe.rmdir()
     except OSError as error:
         raise OutputError(

@@ -20,7 +20,6 @@ reader must understand bumps `FORMAT_VERSION`.
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -32,8 +31,6 @@ import numpy as np
 
 from langtrim.runtime.errors import BundleError
 from langtrim.runtime.version import langtrim_version
-
-logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1  # the format this langtrim writes, and the newest it reads
 OLDEST_READABLE_FORMAT = 1
@@ -247,8 +244,8 @@ def read_manifest(
       Python 3.11), more from a cold disk. Creating the onnxruntime session of a 28 MB int8 model took
       80-290 ms on the same machine, so "full" is the default.
     - "size": each exists and has the listed size; catches truncated and missing files, not a changed
-      byte (it logs a warning saying so). The fast path for a process that loads a bundle it verified
-      before (e.g. many workers).
+      byte (an `Encoder` loaded so logs a warning saying it). The fast path for a process that loads a
+      bundle it verified before (e.g. many workers).
     - "none": read the manifest only, for tools that only show what a bundle is.
     With "full" and "size", a file in the bundle that the manifest does not list is refused too.
     `expected_digest` (see `bundle_digest`) refuses a manifest other than the one pinned.
@@ -278,11 +275,6 @@ def read_manifest(
         ) from None
     manifest = _parse(data, label, _REPACK)
     _check_positions(root, label, manifest)
-    if verify == "size":
-        logger.warning(
-            "bundle %r loaded with verify='size': a changed byte in a file of the right size goes unnoticed",
-            label,
-        )
     if verify != "none":
         _verify_files(root, label, manifest, full=verify == "full")
     return manifest

@@ -5,6 +5,7 @@ alone; `Encoder` only wires them to a bundle.
 """
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from langtrim.runtime.bundle import (
 )
 from langtrim.runtime.errors import BundleError, InputError
 
+logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _Item = TypeVar("_Item")
@@ -100,10 +102,10 @@ class Encoder:
     """A loaded bundle: `embed` texts (feature-extraction bundles) or `classify` them (text-classification).
 
     Loading validates the manifest (`verify` and a pinned `expected_digest`, see `read_manifest`), creates one
-    onnxruntime CPU session and
-    loads the bundle's trimmed tokenizer, set to truncate to the manifest's max_length. Texts run sorted by
-    length in runs of at most `batch_size` texts (see `length_runs`). One Encoder may serve several threads:
-    onnxruntime sessions and `tokenizers` are thread-safe for inference. `threads` is onnxruntime's intra-op thread count (None: one per core).
+    onnxruntime CPU session and loads the bundle's trimmed tokenizer, set to truncate to the manifest's
+    max_length. Texts run sorted by length in runs of at most `batch_size` texts (see `length_runs`). One
+    Encoder may serve several threads: onnxruntime sessions and `tokenizers` are thread-safe for inference.
+    `threads` is onnxruntime's intra-op thread count (None: one per core).
     """
 
     def __init__(
@@ -121,6 +123,11 @@ class Encoder:
             self.directory, verify=verify, expected_digest=expected_digest
         )
         self._label = str(bundle)
+        if verify == "size":  # the packager's own reads of a bundle it just wrote stay quiet
+            logger.warning(
+                "bundle %r loaded with verify='size': a changed byte in a file of the right size goes unnoticed",
+                self._label,
+            )
         # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
         self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
         processor = self._tokenizer.post_processor

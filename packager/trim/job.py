@@ -25,9 +25,9 @@ from langtrim.packager.shipped_text import shipped_sentences
 from langtrim.packager.trim.coverage import Coverage, measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap, remap_tokenizer
 from langtrim.runtime import __version__
+from langtrim.runtime.bundle import ID_MAP_FILE
 
 log = logging.getLogger(__name__)
-ID_MAP_FILE = "id_map.json"
 REPORT_FILE = "langtrim_trim.json"
 # Files of a model directory that do not depend on token ids and stay valid after a trim.
 _COPIED_AS_IS = (

@@ -8,7 +8,8 @@
     GET  /health  /info  /metrics (Prometheus text)  /openapi.json
 
 Only the routes of the bundle's task are served: an embedding bundle answers /classify with 404 and a
-message saying why, and the reverse. Every error is JSON `{"error": short, "detail": what to do}`.
+message saying why, and the reverse. Every error is JSON: `{"error": short, "detail": what to do}`, or
+OpenAI's error object under /v1/ (`limits.error_body`).
 The handlers only wire the parts, each testable alone: `requests` (body -> checked texts),
 `batching` (inference off the event loop), `metrics`, `schemas` and `openapi`.
 """

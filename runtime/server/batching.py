@@ -163,7 +163,7 @@ class Batcher:
         refused: dict[int, Exception] = {}
         tokens: dict[int, int] = {}
         ids: list[np.ndarray] = []
-        owners: list[int] = []  # the job of each text in `ids`
+        starts: dict[int, int] = {}  # job -> where its texts start in `ids`
         for j, job in enumerate(jobs):
             tokenized = encoder.tokenize(job.texts, prompt=job.prompt)
             too_long = [i for i, n in enumerate(tokenized.lengths) if n > max_length]
@@ -185,14 +185,14 @@ class Batcher:
                     f"{self.limits.max_batch_tokens} per request: send fewer or shorter texts",
                 )
                 continue
+            starts[j] = len(ids)
             ids += tokenized.ids
-            owners += [j] * len(tokenized.ids)
         outputs = encoder.outputs(ids) if ids else np.empty((0, 0), dtype=np.float32)
         results: list[Result | Exception] = []
         for j in range(len(jobs)):
             if j in refused:
                 results.append(refused[j])
             else:
-                start = owners.index(j)
+                start = starts[j]
                 results.append(Result(outputs[start : start + len(jobs[j].texts)], tokens[j]))
         return results

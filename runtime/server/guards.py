@@ -10,15 +10,12 @@ import hmac
 import json
 import re
 import uuid
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from langtrim.runtime.server.limits import error_body
 
 REQUEST_ID_HEADER = "x-request-id"
-# The request being handled, for log lines (see `RequestIdFilter`); "-" outside a request.
-current_request_id: ContextVar[str] = ContextVar("langtrim_request_id", default="-")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _OPEN_PATHS = frozenset({"/health"})  # liveness probes carry no credentials
 _JSON_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json\s*(?:;.*)?", re.IGNORECASE)
@@ -37,8 +34,7 @@ class Guards:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
         given = headers.get(REQUEST_ID_HEADER, "")
         request_id = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = current_request_id.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id  # for the access log and error logs
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -48,14 +44,11 @@ class Guards:
                 ]
             await send(message)
 
-        try:
-            refusal = self._refusal(scope, headers)
-            if refusal is None:
-                await self.app(scope, receive, send_with_id)
-            else:
-                await _send_error(send_with_id, scope["path"], *refusal)
-        finally:
-            current_request_id.reset(token)
+        refusal = self._refusal(scope, headers)
+        if refusal is None:
+            await self.app(scope, receive, send_with_id)
+        else:
+            await _send_error(send_with_id, scope["path"], *refusal)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str, dict[str, str]] | None:
         if self._key is not None and scope["path"] not in _OPEN_PATHS:

@@ -183,15 +183,15 @@ def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse
         help="serve only the bundle with this digest (sha256:..., as `langtrim inspect` prints); "
         "default: $LANGTRIM_BUNDLE_DIGEST",
     )
+    # These two read their variables after parsing (`main`): a key in a default would be printed by --help,
+    # and an appending option would add to a default list instead of replacing it.
     parser.add_argument(
         "--api-key",
-        default=os.environ.get("LANGTRIM_API_KEY") or None,
         help="require Authorization: Bearer KEY on every route but /health; default: $LANGTRIM_API_KEY",
     )
     parser.add_argument(
         "--cors-allow-origin",
         action="append",
-        default=[origin for origin in os.environ.get("LANGTRIM_CORS_ALLOW_ORIGIN", "").split(",") if origin],
         help='a browser origin allowed to call the server ("*" for any), repeatable; none by default; '
         "default: $LANGTRIM_CORS_ALLOW_ORIGIN (comma-separated)",
     )
@@ -224,8 +224,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m langtrim.runtime.
             batching=args.batching,
             log_level=args.log_level,
             bundle_digest=args.bundle_digest,
-            api_key=args.api_key,
-            cors_origins=args.cors_allow_origin,
+            api_key=args.api_key or os.environ.get("LANGTRIM_API_KEY") or None,
+            cors_origins=args.cors_allow_origin
+            or [origin for origin in os.environ.get("LANGTRIM_CORS_ALLOW_ORIGIN", "").split(",") if origin],
             access_log=args.access_log,
         )
     except LangtrimError as error:

@@ -56,11 +56,8 @@ async def read_json(request: Request, limits: ServerLimits) -> Any:
         ) from None
     try:
         return json.loads(body)
-    except (
-        UnicodeDecodeError,
-        ValueError,
-        RecursionError,
-    ) as error:  # ValueError: JSONDecodeError, huge ints
+    # ValueError covers JSONDecodeError and integers of more digits than Python converts.
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ApiError(
             400,
             "invalid JSON",

@@ -581,6 +581,20 @@ def test_an_api_key_guards_every_route_but_health(embedding_bundle) -> None:
         assert started.get("/health").status_code == 200
 
 
+def test_the_api_key_can_come_from_the_environment_and_is_not_printed(embedding_bundle) -> None:
+    port = free_port()
+    env = {**os.environ, "LANGTRIM_API_KEY": "from-env-key"}
+    shown = subprocess.run([*SERVER_MODULE, "--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "from-env-key" not in shown.stdout
+    with running_server(_server_command(embedding_bundle, port), port, env=env) as server:
+        assert httpx.post(f"{server.url}/embed", json={"inputs": "x"}, timeout=30).status_code == 401
+        allowed = {"Authorization": "Bearer from-env-key"}
+        assert (
+            httpx.post(f"{server.url}/embed", json={"inputs": "x"}, headers=allowed, timeout=30).status_code
+            == 200
+        )
+
+
 def test_a_body_that_says_it_is_not_json_is_415(client) -> None:
     for content_type in (
         "text/plain",
