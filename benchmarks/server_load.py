@@ -6,9 +6,10 @@ Two measurements, each on a fresh server process (`python -m langtrim.runtime.se
 * **soak** (`--soak N`): N requests from `--concurrency` client threads, each with its own keep-alive
   connection, in a fixed pseudo-random order: POST /embed of 1-4 real Tatoeba sentences (en/fr/de), POST
   /v1/embeddings, and a share (`--bad-share`) of bad requests, each of which must get its own status:
-  malformed JSON (400), wrong types (422), too many texts (413), a text over the character limit (413), a
-  body over the size limit (413). The limits are read from the server's GET /info. A request that gets any
-  other status, or no response, is an error. The server's RSS is sampled every `--rss-every` requests.
+  malformed JSON (400), wrong types (422), too many texts (422), a text over the character limit (400 on
+  the OpenAI route, OpenAI's status for an invalid request), a body over the size limit (413). The
+  limits are read from the server's GET /info. A request that gets any other status, or no response, is
+  an error. The server's RSS is sampled every `--rss-every` requests.
 * **compare** (`--compare`): POST /embed of one sentence at 1, 4 and 16 concurrent clients, with request
   batching on and off (two server processes), `--repeats` times: median p50 (min-max), p95, requests/s.
 
@@ -121,7 +122,7 @@ def _ms(seconds: float | None) -> float | None:
 def read_limits(host: str, port: int) -> dict[str, int]:
     connection = http.client.HTTPConnection(host, port, timeout=30)
     connection.request("GET", "/info")
-    limits: dict[str, int] = json.loads(connection.getresponse().read())["limits"]
+    limits: dict[str, int] = json.loads(connection.getresponse().read())["langtrim"]["limits"]
     connection.close()
     return limits
 
@@ -138,13 +139,13 @@ def plan_requests(
             "too many texts",
             "/embed",
             json.dumps({"inputs": ["a"] * (limits["max_texts"] + 1)}).encode(),
-            413,
+            422,
         ),
         Planned(
             "text too long",
             "/v1/embeddings",
             json.dumps({"input": "a" * (limits["max_text_chars"] + 1)}).encode(),
-            413,
+            400,
         ),
         Planned("body too large", "/embed", b'{"inputs": "' + b"a" * limits["max_body_bytes"] + b'"}', 413),
     ]

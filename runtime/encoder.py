@@ -10,11 +10,11 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Literal, TypeVar, cast
 
 import numpy as np
 import onnxruntime
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from langtrim.runtime.bundle import (
     FEATURE_EXTRACTION,
@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _Item = TypeVar("_Item")
+# Which end of a text over max_length is cut: "right" keeps its first tokens (the Hugging Face default),
+# "left" its last (text-embeddings-inference's `truncation_direction`).
+TruncationSide = Literal["right", "left"]
+TRUNCATION_SIDES: tuple[TruncationSide, ...] = ("right", "left")
 _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 # Graph rewrites onnxruntime must not apply when it loads a bundle. Its CPU SkipLayerNormalization kernel is
 # slower than the Add + LayerNormalization it replaces (benchmarks/runtime_profile.py), and without the
@@ -102,7 +106,7 @@ class Encoder:
     """A loaded bundle: `embed` texts (feature-extraction bundles) or `classify` them (text-classification).
 
     Loading validates the manifest (`verify` and a pinned `expected_digest`, see `read_manifest`), creates one
-    onnxruntime CPU session and loads the bundle's trimmed tokenizer, set to truncate to the manifest's
+    onnxruntime CPU session and loads the bundle's trimmed tokenizer; texts are cut to the manifest's
     max_length. Texts run sorted by length in runs of at most `batch_size` texts (see `length_runs`). One
     Encoder may serve several threads: onnxruntime sessions and `tokenizers` are thread-safe for inference.
     `threads` is onnxruntime's intra-op thread count (None: one per core).
@@ -214,43 +218,90 @@ class Encoder:
             for i, row in zip(best, probabilities, strict=True)
         ]
 
-    def tokenize(self, texts: Sequence[str], *, prompt: str | None = None) -> Tokenized:
+    def tokenize(
+        self, texts: Sequence[str], *, prompt: str | None = None, truncation: TruncationSide = "right"
+    ) -> Tokenized:
         """The texts' ids as `embed` and `probabilities` run them, and each text's length before truncation.
 
         For callers that must look at the tokens before running them (a server refusing over-long texts,
         counting tokens for usage): `outputs(tokenized.ids)` then runs them without tokenizing again.
+        `truncation` is the end a text over max_length loses ("left" keeps its last tokens).
         """
         items = _check_texts(texts)
-        return self._tokenize([self._prompt_prefix(prompt) + text for text in items])
+        if truncation not in TRUNCATION_SIDES:
+            raise InputError(f"truncation must be 'right' or 'left', got {truncation!r}")
+        return self._tokenize([self._prompt_prefix(prompt) + text for text in items], truncation)
 
-    def outputs(self, ids: Sequence[np.ndarray], *, batch_size: int = 32) -> np.ndarray:
+    def encodings(
+        self, texts: Sequence[str], *, prompt: str | None = None, add_special_tokens: bool = True
+    ) -> list[Encoding]:
+        """The tokenizer's full encodings (tokens, offsets, special-token mask), not truncated: what the
+        bundle's tokenizer makes of each text, prompt included, for callers that show tokens."""
+        items = _check_texts(texts)
+        prefix = self._prompt_prefix(prompt)
+        return self._tokenizer.encode_batch(
+            [prefix + text for text in items], add_special_tokens=add_special_tokens
+        )
+
+    def decode(self, ids: Sequence[Sequence[int]], *, skip_special_tokens: bool = True) -> list[str]:
+        """Texts of id sequences of this bundle's (trimmed) vocabulary, e.g. from `tokenize`."""
+        sequences = _as_list(ids, "ids", "lists of token ids")
+        size = self.manifest.vocab.kept_size
+        for i, item in enumerate(sequences):
+            values = np.asarray(item)
+            if values.ndim != 1 or (values.size and values.dtype.kind not in "iu"):
+                raise InputError(f"ids[{i}] must be a flat list of integers")
+            if values.size and (values.min() < 0 or values.max() >= size):
+                raise InputError(f"ids[{i}] holds an id outside this bundle's vocabulary (0 to {size - 1})")
+        lists = [[int(value) for value in cast(Iterable[int], item)] for item in sequences]
+        return self._tokenizer.decode_batch(lists, skip_special_tokens=skip_special_tokens)
+
+    def outputs(self, ids: Sequence[np.ndarray], *, batch_size: int = 32, logits: bool = False) -> np.ndarray:
         """The model's answer for ids from `tokenize`, in order: pooled embeddings [n, dim] float32, not
-        normalised (feature-extraction bundles), or class probabilities [n, labels] (text-classification)."""
-        sequences = [
-            np.asarray(item, dtype=np.int64) for item in _as_list(ids, "ids", "id arrays from tokenize()")
-        ]
+        normalised (feature-extraction bundles), or class probabilities [n, labels] (text-classification;
+        `logits=True`: the classifier's raw scores before softmax)."""
+        sequences = self._id_arrays(ids)
         _check_batch_size(batch_size)
 
         def as_given(window: Sequence[np.ndarray]) -> list[np.ndarray]:
             return list(window)
 
         if self.manifest.task == TEXT_CLASSIFICATION:
-            return softmax(self._each_run(sequences, as_given, batch_size, self._run).astype(np.float32))
+            scores = self._each_run(sequences, as_given, batch_size, self._run).astype(np.float32)
+            return scores if logits else softmax(scores)
         return self._each_run(sequences, as_given, batch_size, self._pooled)
+
+    def hidden_states(self, ids: Sequence[np.ndarray], *, batch_size: int = 32) -> list[np.ndarray]:
+        """Each text's last hidden state [its tokens, hidden] float32 before pooling, for ids from `tokenize`
+        (text-embeddings-inference's /embed_all)."""
+        self._require_task(FEATURE_EXTRACTION, "hidden_states")
+        sequences = self._id_arrays(ids)
+        _check_batch_size(batch_size)
+        states: list[np.ndarray] = [np.empty(0)] * len(sequences)
+        lengths = [len(sequence) for sequence in sequences]
+        for run in length_runs(lengths, batch_size, RUN_TOKENS, RUN_OVERHEAD_TOKENS):
+            hidden = self._run(*_pad([sequences[i] for i in run], self._pad_id)).astype(np.float32)
+            for row, i in zip(hidden, run, strict=True):
+                states[i] = row[: lengths[i]]
+        return states
 
     # --- steps --------------------------------------------------------------------------------------------
 
-    def _tokenize(self, texts: list[str]) -> Tokenized:
-        """Each text's ids (special tokens included, cut to max_length), unpadded, and its full length.
+    def _tokenize(self, texts: list[str], truncation: TruncationSide = "right") -> Tokenized:
+        """Each text's ids (special tokens included, cut to max_length at the `truncation` end), unpadded, and
+        its full length.
 
-        The tokenizer truncates; what it cut comes back as overflowing pieces, each with the special tokens
-        again, so the full length is read off them instead of encoding the text a second time.
+        The text is encoded without special tokens, cut, then given its special tokens by the tokenizer's
+        post-processor: the same ids as the tokenizer's own truncation, with the full length known for free
+        and either end cut.
         """
+        room = self.manifest.max_length - self._special_per_text
         ids, lengths = [], []
-        for encoding in self._tokenizer.encode_batch(texts):
-            ids.append(np.asarray(encoding.ids, dtype=np.int64))
-            cut = sum(len(piece.ids) - self._special_per_text for piece in encoding.overflowing)
-            lengths.append(len(encoding.ids) + cut)
+        for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False):
+            lengths.append(len(encoding.ids) + self._special_per_text)
+            if len(encoding.ids) > room:
+                encoding.truncate(room, direction=truncation)
+            ids.append(np.asarray(self._tokenizer.post_process(encoding).ids, dtype=np.int64))
         return Tokenized(ids, lengths)
 
     def _each_text_run(
@@ -332,6 +383,12 @@ class Encoder:
             )
         return self.manifest.prompts[prompt]
 
+    @staticmethod
+    def _id_arrays(ids: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [
+            np.asarray(item, dtype=np.int64) for item in _as_list(ids, "ids", "id arrays from tokenize()")
+        ]
+
     def _check_ids(self, original_ids: Sequence[Sequence[int]]) -> list[np.ndarray]:
         items = _as_list(original_ids, "original_ids", "lists of token ids")
         size, limit = self.manifest.vocab.original_size, self.manifest.max_length
@@ -409,7 +466,7 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
 
 
 def _load_tokenizer(directory: Path, manifest: Manifest, label: str) -> tuple[Tokenizer, int]:
-    """The bundle's tokenizer, truncating to max_length and not padding, and its pad id."""
+    """The bundle's tokenizer, neither truncating nor padding (the Encoder does both), and its pad id."""
     try:
         tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
     except Exception as error:  # tokenizers raises a plain Exception for unreadable files
@@ -433,7 +490,7 @@ def _load_tokenizer(directory: Path, manifest: Manifest, label: str) -> tuple[To
             f"bundle {label!r}: no pad token found in {HF_TOKENIZER_CONFIG_FILE}, {HF_SPECIAL_TOKENS_FILE} "
             f"or {TOKENIZER_FILE}; re-run langtrim pack"
         )
-    tokenizer.enable_truncation(max_length=manifest.max_length)
+    tokenizer.no_truncation()  # Encoder cuts texts itself, at either end (_tokenize)
     tokenizer.no_padding()  # Encoder pads each run of similar-length texts itself (length_runs)
     return tokenizer, pad_id
 

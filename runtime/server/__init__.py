@@ -2,9 +2,10 @@
 
     python -m langtrim.runtime.server BUNDLE [--host 127.0.0.1] [--port 8080] [--threads N]
 
-Modules, from the edge inward: `process` (options, bind the port, run uvicorn), `app` (routes), `requests`
-and `schemas` (what a client may send), `batching` (inference off the event loop), `limits`, `metrics`,
-`openapi`. Needs the `serve` extra (Starlette, uvicorn, pydantic); no torch. The names below are imported on
+Modules, from the edge inward: `process` (options, bind the port, run uvicorn), `app` (the route table,
+state routes, errors), `tei` and `openai_api` (each API's handlers), `context` (what handlers share),
+`requests` and `schemas` (what a client may send), `batching` (inference off the event loop), `limits`,
+`guards`, `connections`, `metrics`, `openapi`. Needs the `serve` extra (Starlette, uvicorn, pydantic); no torch. The names below are imported on
 first use, so `limits` and `batching` load without the web stack.
 """
 

@@ -1,188 +1,119 @@
-"""The ASGI application of `langtrim serve`: routes, handlers, errors as JSON, the bundle's lifespan.
+"""The ASGI application of `langtrim serve`: the route table, state routes, errors as JSON, the lifespan.
 
-    POST /embed           {"inputs": str | [str], "normalize": bool, "truncate": bool, "prompt_name": str}
-                          -> [[float]]                                     (text-embeddings-inference)
-    POST /v1/embeddings   {"input": str | [str], "model": str, "encoding_format": "float" | "base64"}
-                          -> {"object": "list", "data": [...], "model", "usage"}            (OpenAI)
-    POST /classify        {"inputs": str | [str]} -> [{"label", "score"}] per text, best first
-    GET  /health  /info  /metrics (Prometheus text)  /openapi.json
+The inference routes are text-embeddings-inference's (`tei`) and OpenAI's (`openai_api`), for the bundle's
+task; a route of the other task answers TEI's 424 saying which routes apply. The state routes:
 
-Only the routes of the bundle's task are served: an embedding bundle answers /classify with 404 and a
-message saying why, and the reverse. Every error is JSON: `{"error": short, "detail": what to do}`, or
-OpenAI's error object under /v1/ (`limits.error_body`).
-The handlers only wire the parts, each testable alone: `requests` (body -> checked texts),
-`batching` (inference off the event loop), `metrics`, `schemas` and `openapi`.
+    GET /health  /  /ping      200 once the bundle is loaded and warmed up, else 503 (TEI's health routes)
+    GET /info                  TEI's fields (model_id, max_input_length, ...), langtrim's under "langtrim"
+    GET /metrics               Prometheus text
+    GET /openapi.json  /api-doc/openapi.json  /docs    the OpenAPI document and a page that renders it
+
+Every error is JSON in the route's API shape (`limits.error_response`): TEI's `{"error", "error_type"}`,
+or OpenAI's error object on the OpenAI routes. Each POST route reads its body, is admitted, validates the
+body against its pydantic model, then runs its handler (`_post`).
 """
 
 import asyncio
-import base64
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
-from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from langtrim.runtime import __version__
 from langtrim.runtime.bundle import TEXT_CLASSIFICATION, Manifest, read_manifest
-from langtrim.runtime.encoder import l2_normalize
-from langtrim.runtime.server.batching import Batcher, Result, load
+from langtrim.runtime.server import openai_api, tei
+from langtrim.runtime.server.batching import Batcher, load
+from langtrim.runtime.server.context import ServerState, state_of
 from langtrim.runtime.server.guards import REQUEST_ID_HEADER, Guards
-from langtrim.runtime.server.limits import DEFAULT_LIMITS, ApiError, ServerLimits, error_body, unavailable
+from langtrim.runtime.server.limits import DEFAULT_LIMITS, ApiError, ServerLimits, error_response, unavailable
 from langtrim.runtime.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from langtrim.runtime.server.openapi import openapi_schema
-from langtrim.runtime.server.requests import check_texts, encodable, parse_body, read_json
+from langtrim.runtime.server.requests import parse_body, read_json
 from langtrim.runtime.server.schemas import (
-    ClassifyRequest,
+    BundleInfo,
+    DecodeRequest,
+    EmbedAllRequest,
     EmbedRequest,
     Health,
     Info,
-    OpenAIEmbedding,
     OpenAIEmbeddingRequest,
-    OpenAIEmbeddingResponse,
-    OpenAIModel,
-    OpenAIModelList,
-    OpenAIUsage,
+    PredictRequest,
+    SimilarityRequest,
+    TokenizeRequest,
 )
 
 logger = logging.getLogger(__name__)
 
-_Body = TypeVar("_Body", bound=BaseModel)
-_EMBED_ROUTES = ("/embed", "/v1/embeddings")
-_CLASSIFY_ROUTES = ("/classify",)
+_Choose = Callable[[Any], tuple[type, tei.Handler]]  # a body -> its model and handler
+_Endpoint = Callable[[Request], Awaitable[Response]]
+
+# The POST routes of each task: path -> (request model, handler); / and /invocations are the main route.
+_EMBEDDING_ROUTES: dict[str, tuple[type, tei.Handler]] = {
+    "/embed": (EmbedRequest, tei.embed),
+    "/embed_all": (EmbedAllRequest, tei.embed_all),
+    "/similarity": (SimilarityRequest, tei.similarity),
+    "/v1/embeddings": (OpenAIEmbeddingRequest, openai_api.embeddings),
+    "/embeddings": (OpenAIEmbeddingRequest, openai_api.embeddings),
+}
+_CLASSIFIER_ROUTES: dict[str, tuple[type, tei.Handler]] = {"/predict": (PredictRequest, tei.predict)}
+_SHARED_ROUTES: dict[str, tuple[type, tei.Handler]] = {
+    "/tokenize": (TokenizeRequest, tei.tokenize),
+    "/decode": (DecodeRequest, tei.decode),
+}
+_MAIN_ROUTES = ("/", "/invocations")  # TEI's default route and AWS SageMaker's
+# Routes of tasks no bundle serves yet: always TEI's 424.
+_UNSERVED_ROUTES = {"/rerank": "a re-ranker", "/embed_sparse": "a SPLADE"}
+_HEALTH_ROUTES = ("/health", "/", "/ping")
+_OPENAPI_ROUTES = ("/openapi.json", "/api-doc/openapi.json")
 _ENDPOINTS = frozenset(
-    (*_EMBED_ROUTES, *_CLASSIFY_ROUTES, "/health", "/info", "/metrics", "/openapi.json", "/v1/models")
+    (
+        *_EMBEDDING_ROUTES,
+        *_CLASSIFIER_ROUTES,
+        *_SHARED_ROUTES,
+        *_MAIN_ROUTES,
+        *_UNSERVED_ROUTES,
+        *_HEALTH_ROUTES,
+        *_OPENAPI_ROUTES,
+        "/info",
+        "/metrics",
+        "/docs",
+        "/v1/models",
+    )
 )
 
 
-@dataclass
-class _State:
-    bundle_dir: Path
-    manifest: Manifest
-    limits: ServerLimits
-    batcher: Batcher
-    metrics: Metrics
-    served: tuple[str, ...]  # the POST routes of the bundle's task
-    load_error: BaseException | None = None
+def _post(choose: _Choose) -> _Endpoint:
+    """A POST route: read the body (within its timeout, holding no place), admit the request (503 while
+    loading, 429 when full), validate the body as the model `choose` picks for it, run the handler."""
+
+    async def endpoint(request: Request) -> Response:
+        state = state_of(request)
+        data = await read_json(request, state.limits)
+        model, handler = choose(data)
+        async with state.batcher.admit():
+            return await handler(request, parse_body(model, data, state.limits))
+
+    return endpoint
 
 
-def _state(request: Request) -> _State:
-    state: _State = request.app.state.langtrim
-    return state
-
-
-# --- inference routes ---------------------------------------------------------------------------------------
-
-
-async def _infer(
-    request: Request,
-    inputs: str | list[str],
-    prompt: str | None,
-    truncate: bool | None,
-    field: str = "inputs",
-) -> Result:
-    state = _state(request)
-    texts = check_texts(inputs, state.limits, prompt, state.manifest.prompts, field)
-    wanted = state.limits.auto_truncate if truncate is None else truncate
-    result = await state.batcher.run(texts, prompt, wanted)
-    endpoint = state.metrics.label(request.url.path)
-    state.metrics.texts[endpoint] += len(texts)
-    state.metrics.tokens[endpoint] += result.tokens
-    return result
-
-
-@asynccontextmanager
-async def _admitted(request: Request, model: type[_Body]) -> AsyncIterator[_Body]:
-    """The request's body as `model`, holding an in-flight place until the block ends.
-
-    The body is read first (within its timeout), so a slow upload holds no place; then the request is
-    admitted (503 when full), then validated.
-    """
-    state = _state(request)
-    data = await read_json(request, state.limits)
-    async with state.batcher.admit():
-        yield parse_body(model, data, state.limits)
-
-
-async def _embed(request: Request) -> Response:
-    async with _admitted(request, EmbedRequest) as body:
-        result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
-    vectors = l2_normalize(result.outputs) if body.normalize else result.outputs
-    return JSONResponse(vectors.tolist())
-
-
-async def _openai_embeddings(request: Request) -> Response:
-    state = _state(request)
-    async with _admitted(request, OpenAIEmbeddingRequest) as body:
-        model = encodable(body.model, "model") if body.model else state.manifest.source.name  # echoed back
-        dimension = state.batcher.loaded.encoder.dimension if state.batcher.loaded else None
-        if body.dimensions is not None and body.dimensions != dimension:
-            raise ApiError(
-                422,
-                "invalid request",
-                f"dimensions is {body.dimensions}, but this model's embeddings have {dimension}: omit dimensions",
-            )
-        result = await _infer(request, body.input, None, None, "input")
-    vectors = l2_normalize(result.outputs) if state.manifest.normalize else result.outputs
-    data = [
-        OpenAIEmbedding(
-            index=i,
-            embedding=(
-                base64.b64encode(row.astype("<f4").tobytes()).decode("ascii")
-                if body.encoding_format == "base64"
-                else row.tolist()
-            ),
-        )
-        for i, row in enumerate(vectors)
-    ]
-    response = OpenAIEmbeddingResponse(
-        data=data,
-        model=model,
-        usage=OpenAIUsage(prompt_tokens=result.tokens, total_tokens=result.tokens),
-    )
-    return Response(response.model_dump_json(), media_type="application/json")
-
-
-async def _classify(request: Request) -> Response:
-    state = _state(request)
-    async with _admitted(request, ClassifyRequest) as body:
-        result = await _infer(request, body.inputs, body.prompt_name, body.truncate)
-    labels = state.manifest.labels
-    ranked = [
-        [{"label": labels[c], "score": float(row[c])} for c in np.argsort(-row, kind="stable")]
-        for row in result.outputs
-    ]
-    return JSONResponse(ranked[0] if isinstance(body.inputs, str) else ranked)
-
-
-def _wrong_task(route: str) -> Callable[[Request], Awaitable[Response]]:
-    async def handler(request: Request) -> Response:
-        task = _state(request).manifest.task
-        other = "POST /classify" if task == TEXT_CLASSIFICATION else "POST /embed or /v1/embeddings"
-        raise ApiError(
-            404,
-            "not found",
-            f"this server's bundle is a {task} model, so {route} does not apply: use {other}",
-        )
-
-    return handler
+def _fixed(model: type, handler: tei.Handler) -> _Choose:
+    return lambda data: (model, handler)
 
 
 # --- state routes -------------------------------------------------------------------------------------------
 
 
 async def _health(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     if state.batcher.loaded is not None:
         return JSONResponse(Health().model_dump())
     if state.load_error is not None:
@@ -190,55 +121,85 @@ async def _health(request: Request) -> Response:
     raise unavailable("not ready", "the bundle is still loading", state.limits)
 
 
+def _model_type(manifest: Manifest) -> dict[str, Any]:
+    if manifest.task == TEXT_CLASSIFICATION:
+        labels = manifest.labels
+        return {
+            "classifier": {
+                "id2label": {str(i): label for i, label in enumerate(labels)},
+                "label2id": {label: i for i, label in enumerate(labels)},
+            }
+        }
+    return {"embedding": {"pooling": manifest.pooling}}
+
+
 async def _info(request: Request) -> Response:
-    state = _state(request)
-    manifest, loaded = state.manifest, state.batcher.loaded
+    state = state_of(request)
+    manifest, loaded, limits = state.manifest, state.batcher.loaded, state.limits
     info = Info(
-        model=manifest.source.name,
-        description=manifest.source.description,
-        task=manifest.task,
-        languages=list(manifest.languages),
-        vocab=asdict(manifest.vocab),
-        quantization=asdict(manifest.quantization),
-        optimization=manifest.optimization,
-        pooling=manifest.pooling,
-        normalize=manifest.normalize,
-        max_length=manifest.max_length,
-        dimension=loaded.encoder.dimension if loaded else None,
-        prompts=dict(manifest.prompts),
-        labels=list(manifest.labels),
-        parity=dict(manifest.parity) if manifest.parity is not None else None,
-        bundle_format=manifest.format_version,
-        bundle_langtrim_version=manifest.langtrim_version,
-        langtrim_version=__version__,
-        limits=asdict(state.limits),
-        batching=state.batcher.batching,
+        model_id=manifest.source.name,
+        model_dtype=manifest.quantization.mode,
+        served_model_name=manifest.source.name,
+        model_type=_model_type(manifest),
+        max_concurrent_requests=limits.max_inflight,
+        max_input_length=manifest.max_length,
+        max_batch_tokens=limits.max_batch_tokens,
+        max_batch_requests=None if state.batcher.batching else 1,
+        max_client_batch_size=limits.max_texts,
+        auto_truncate=limits.auto_truncate,
+        tokenization_workers=1,  # the inference thread tokenizes
+        version=__version__,
+        langtrim=BundleInfo(
+            description=manifest.source.description,
+            task=manifest.task,
+            languages=list(manifest.languages),
+            vocab=asdict(manifest.vocab),
+            quantization=asdict(manifest.quantization),
+            optimization=manifest.optimization,
+            normalize=manifest.normalize,
+            dimension=loaded.encoder.dimension if loaded else None,
+            prompts=dict(manifest.prompts),
+            parity=dict(manifest.parity) if manifest.parity is not None else None,
+            bundle_format=manifest.format_version,
+            bundle_langtrim_version=manifest.langtrim_version,
+            limits=asdict(limits),
+            batching=state.batcher.batching,
+        ),
     )
     return Response(info.model_dump_json(), media_type="application/json")
 
 
-async def _openai_models(request: Request) -> Response:
-    """OpenAI's model list: the one model this server serves, under the name /v1/embeddings echoes."""
-    manifest = _state(request).manifest
-    created = int(datetime.fromisoformat(manifest.created).timestamp())
-    model = OpenAIModel(id=manifest.source.name, created=created)
-    return Response(OpenAIModelList(data=[model]).model_dump_json(), media_type="application/json")
-
-
 async def _metrics(request: Request) -> Response:
-    state = _state(request)
+    state = state_of(request)
     return PlainTextResponse(state.metrics.render(state.batcher), media_type=CONTENT_TYPE)
 
 
 async def _openapi(request: Request) -> Response:
     """The schema, rebuilt once the model is loaded: only then is the embedding dimension known."""
-    state = _state(request)
+    state = state_of(request)
     dimension = state.batcher.loaded.encoder.dimension if state.batcher.loaded else None
     cached: tuple[int | None, dict[str, Any]] | None = request.app.state.openapi
     if cached is None or cached[0] != dimension:
-        cached = dimension, openapi_schema(state.manifest, state.limits, state.served, dimension)
+        served = request.app.state.served
+        cached = dimension, openapi_schema(state.manifest, state.limits, served, dimension)
         request.app.state.openapi = cached
     return JSONResponse(cached[1])
+
+
+# Swagger UI, loaded by the reader's browser from a CDN (the server ships no web assets); without it the
+# page still links the schema.
+_DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>langtrim API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="ui"><p>The API is described by <a href="/openapi.json">/openapi.json</a>.</p></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>window.SwaggerUIBundle && SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+</body></html>
+"""
+
+
+async def _docs(request: Request) -> Response:
+    return HTMLResponse(_DOCS_PAGE)
 
 
 # --- errors as JSON -----------------------------------------------------------------------------------------
@@ -246,11 +207,10 @@ async def _openapi(request: Request) -> Response:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    metrics = _state(request).metrics
+    metrics = state_of(request).metrics
     metrics.errors[metrics.label(request.url.path), exc.error] += 1
-    return JSONResponse(
-        error_body(request.url.path, exc.status, exc.error, exc.detail), exc.status, exc.headers
-    )
+    status, body = error_response(request.url.path, exc)
+    return JSONResponse(body, status, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -270,13 +230,38 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
         exc,
         exc_info=exc,
     )
-    metrics = _state(request).metrics
+    metrics = state_of(request).metrics
     metrics.errors[metrics.label(request.url.path), "internal error"] += 1
     detail = f"{type(exc).__name__}: a bug in langtrim; see the server log"
-    return JSONResponse(error_body(request.url.path, 500, "internal error", detail), 500)
+    status, body = error_response(request.url.path, ApiError(500, "internal error", detail))
+    return JSONResponse(body, status)
 
 
 # --- the application ----------------------------------------------------------------------------------------
+
+
+def _post_routes(task: str) -> tuple[list[Route], tuple[str, ...]]:
+    """The POST routes for a bundle of `task`, and the paths it serves (for the OpenAPI document)."""
+    if task == TEXT_CLASSIFICATION:
+        served, other, main = _CLASSIFIER_ROUTES, _EMBEDDING_ROUTES, _CLASSIFIER_ROUTES["/predict"]
+        needs, instead = "an embedding", "POST /predict"
+    else:
+        served, other, main = _EMBEDDING_ROUTES, _CLASSIFIER_ROUTES, _EMBEDDING_ROUTES["/embed"]
+        needs, instead = "a classifier", "POST /embed or /v1/embeddings"
+    routes = [Route(path, _post(_fixed(*entry)), methods=["POST"]) for path, entry in served.items()]
+    routes += [Route(path, _post(_fixed(*entry)), methods=["POST"]) for path, entry in _SHARED_ROUTES.items()]
+    main_post = _post(tei.main_route(*main))
+
+    async def root(request: Request) -> Response:  # one route, so a 405 there allows both methods
+        return await (main_post(request) if request.method == "POST" else _health(request))
+
+    routes += [Route("/", root, methods=["GET", "POST"]), Route("/invocations", main_post, methods=["POST"])]
+    routes += [Route(path, tei.wrong_task(path, needs, instead), methods=["POST"]) for path in other]
+    routes += [
+        Route(path, tei.wrong_task(path, kind, instead), methods=["POST"])
+        for path, kind in _UNSERVED_ROUTES.items()
+    ]
+    return routes, (*served, *_SHARED_ROUTES, *_MAIN_ROUTES)
 
 
 def create_app(
@@ -296,13 +281,13 @@ def create_app(
     then runs one warm-up inference; until then /health and the inference routes answer 503. `threads` is
     onnxruntime's intra-op thread count (None: one per core). `batching=False` runs each request alone.
     `bundle_digest` (see `bundle.bundle_digest`) refuses any bundle but the one pinned. `api_key`: every
-    route but /health needs `Authorization: Bearer KEY`. `cors_origins`: the browser origins allowed to call
-    the server ("*" for any); none by default. `access_log`: one INFO line per request, with its id.
+    route but the health routes needs `Authorization: Bearer KEY`. `cors_origins`: the browser origins
+    allowed to call the server ("*" for any); none by default. `access_log`: one INFO line per request,
+    with its id.
     """
     directory = Path(bundle_dir)
     manifest = read_manifest(directory, verify="none", expected_digest=bundle_digest)
-    served = _CLASSIFY_ROUTES if manifest.task == TEXT_CLASSIFICATION else _EMBED_ROUTES
-    state = _State(directory, manifest, limits, Batcher(limits, batching), Metrics(_ENDPOINTS), served)
+    state = ServerState(directory, manifest, limits, Batcher(limits, batching), Metrics(_ENDPOINTS))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -324,17 +309,15 @@ def create_app(
             for task in tasks:
                 task.cancel()
 
-    handlers = {"/embed": _embed, "/v1/embeddings": _openai_embeddings, "/classify": _classify}
+    post_routes, served = _post_routes(manifest.task)
     routes = [
-        *(
-            Route(path, handler if path in served else _wrong_task(path), methods=["POST"])
-            for path, handler in handlers.items()
-        ),
-        Route("/health", _health, methods=["GET"]),
+        *post_routes,
+        *(Route(path, _health, methods=["GET"]) for path in _HEALTH_ROUTES if path != "/"),
         Route("/info", _info, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
-        *([Route("/v1/models", _openai_models, methods=["GET"])] if "/v1/embeddings" in served else []),
-        Route("/openapi.json", _openapi, methods=["GET"]),
+        *(Route(path, _openapi, methods=["GET"]) for path in _OPENAPI_ROUTES),
+        Route("/docs", _docs, methods=["GET"]),
+        *([Route("/v1/models", openai_api.models, methods=["GET"])] if "/v1/embeddings" in served else []),
     ]
     app = Starlette(
         routes=routes,
@@ -352,5 +335,6 @@ def create_app(
         )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, access_log=access_log)
     app.state.langtrim = state
+    app.state.served = served
     app.state.openapi = None  # built on the first GET /openapi.json (see _openapi)
     return app

@@ -1,9 +1,10 @@
 """Run the server's inference off the event loop, several waiting requests in one onnxruntime call.
 
-Requests are admitted up to `ServerLimits.max_inflight` (then 503 with Retry-After) and queue as jobs; one
+Requests are admitted up to `ServerLimits.max_inflight` (then 429 with Retry-After) and queue as jobs; one
 inference thread runs them, so the event loop never blocks and onnxruntime's intra-op threads have the
-cores to themselves. While it works, new jobs wait; the next round takes every waiting job with the same
-prompt and runs their texts together. That pays because one onnxruntime call has a fixed cost, which a
+cores to themselves. While it works, new jobs wait; the next round takes every waiting job that asks for
+the same output and runs their texts together (each job's texts tokenized with its own prompt and
+truncation). That pays because one onnxruntime call has a fixed cost, which a
 round shares among its requests; the Encoder sorts the round's texts by length into runs that pad little
 (`encoder.length_runs`). benchmarks/server_load.py measures the effect against `--no-batching`.
 
@@ -21,11 +22,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from langtrim.runtime.bundle import TEXT_CLASSIFICATION
-from langtrim.runtime.encoder import Encoder
+from langtrim.runtime.encoder import Encoder, TruncationSide
 from langtrim.runtime.server.limits import ApiError, ServerLimits, unavailable
 
 logger = logging.getLogger(__name__)
@@ -40,17 +42,33 @@ class Loaded:
     encoder: Encoder
 
 
+# What a job asks of the model: its main output (pooled embeddings, or class probabilities), the
+# classifier's logits, or every token's hidden state (/embed_all).
+Output = Literal["main", "logits", "hidden"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one HTTP request asks the batcher to run."""
+
+    texts: list[str]
+    prompt: str | None = None
+    truncate: bool = False  # cut texts over max_length (else refuse them)
+    truncation: TruncationSide = "right"
+    output: Output = "main"
+
+
 @dataclass(frozen=True)
 class Result:
-    outputs: np.ndarray  # [texts, dim] pooled embeddings, not normalised; or [texts, labels] probabilities
+    # "main": [texts, dim] pooled embeddings, not normalised, or [texts, labels] probabilities;
+    # "logits": [texts, labels]; "hidden": one [tokens, hidden] array per text
+    outputs: np.ndarray | list[np.ndarray]
     tokens: int  # tokens the model saw (prompt and special tokens included, after truncation)
 
 
 @dataclass
 class _Job:
-    texts: list[str]
-    prompt: str | None
-    truncate: bool
+    request: Request
     future: "asyncio.Future[Result]"
 
 
@@ -91,9 +109,10 @@ class Batcher:
         if self.inflight >= self.limits.max_inflight:
             raise unavailable(
                 "overloaded",
-                f"{self.inflight} requests are already waiting or running (the limit is "
-                f"{self.limits.max_inflight}): retry later or add replicas",
+                f"Model is overloaded: {self.inflight} requests are already waiting or running (the limit "
+                f"is {self.limits.max_inflight}): retry later or add replicas",
                 self.limits,
+                status=429,
             )
         self.inflight += 1
         try:
@@ -101,9 +120,9 @@ class Batcher:
         finally:
             self.inflight -= 1
 
-    async def run(self, texts: list[str], prompt: str | None, truncate: bool) -> Result:
-        """The outputs of `texts`, from the inference thread; call inside `admit`."""
-        job = _Job(texts, prompt, truncate, asyncio.get_running_loop().create_future())
+    async def run(self, request: Request) -> Result:
+        """The outputs of the request's texts, from the inference thread; call inside `admit`."""
+        job = _Job(request, asyncio.get_running_loop().create_future())
         self._waiting.append(job)
         if self._wake is not None:
             self._wake.set()
@@ -136,7 +155,8 @@ class Batcher:
                             job.future.set_result(result)
 
     def _take_round(self) -> list[_Job]:
-        """The oldest live job, and when batching the later ones with its prompt, up to max_batch_texts texts.
+        """The oldest live job, and when batching the later ones that ask for the same output, up to
+        max_batch_texts texts.
 
         Jobs whose request was cancelled are dropped here rather than run.
         """
@@ -145,19 +165,22 @@ class Batcher:
         if not live:
             return []
         first = live[0]
-        jobs, texts, kept = [first], len(first.texts), deque[_Job]()
+        jobs, texts, kept = [first], len(first.request.texts), deque[_Job]()
         for job in live[1:]:
-            fits = texts + len(job.texts) <= self.limits.max_batch_texts
-            if self.batching and job.prompt == first.prompt and fits:
+            fits = texts + len(job.request.texts) <= self.limits.max_batch_texts
+            if self.batching and job.request.output == first.request.output and fits:
                 jobs.append(job)
-                texts += len(job.texts)
+                texts += len(job.request.texts)
             else:
                 kept.append(job)
         self._waiting.extendleft(reversed(kept))
         return jobs
 
     def _run_round(self, jobs: list[_Job]) -> list[Result | Exception]:
-        """On the inference thread: tokenize, refuse over-long texts, run the rest together, split the results."""
+        """On the inference thread: tokenize, refuse over-long texts, run the rest together, split the results.
+
+        The jobs of a round ask for the same output (`_take_round`).
+        """
         assert self.loaded is not None
         encoder, max_length = self.loaded.encoder, self.loaded.encoder.manifest.max_length
         refused: dict[int, Exception] = {}
@@ -165,21 +188,22 @@ class Batcher:
         ids: list[np.ndarray] = []
         starts: dict[int, int] = {}  # job -> where its texts start in `ids`
         for j, job in enumerate(jobs):
-            tokenized = encoder.tokenize(job.texts, prompt=job.prompt)
+            request = job.request
+            tokenized = encoder.tokenize(request.texts, prompt=request.prompt, truncation=request.truncation)
             too_long = [i for i, n in enumerate(tokenized.lengths) if n > max_length]
-            if too_long and not job.truncate:
+            if too_long and not request.truncate:
                 i = too_long[0]
                 refused[j] = ApiError(
-                    413,
+                    422,
                     "text too long",
-                    f"texts[{i}] has {tokenized.lengths[i]} tokens, more than this model's max_length {max_length}: "
-                    'shorten it, or send "truncate": true to keep its first tokens',
+                    f"`inputs` must have less than {max_length} tokens. Given: {tokenized.lengths[i]} "
+                    f'(text {i}): shorten it, or send "truncate": true to cut it to max_length',
                 )
                 continue
             tokens[j] = sum(len(text_ids) for text_ids in tokenized.ids)
             if tokens[j] > self.limits.max_batch_tokens:
                 refused[j] = ApiError(
-                    413,
+                    422,
                     "too many tokens",
                     f"the request has {tokens[j]} tokens for the model to run; the limit is "
                     f"{self.limits.max_batch_tokens} per request: send fewer or shorter texts",
@@ -187,12 +211,20 @@ class Batcher:
                 continue
             starts[j] = len(ids)
             ids += tokenized.ids
-        outputs = encoder.outputs(ids) if ids else np.empty((0, 0), dtype=np.float32)
+        outputs = _outputs(encoder, ids, jobs[0].request.output)
         results: list[Result | Exception] = []
         for j in range(len(jobs)):
             if j in refused:
                 results.append(refused[j])
             else:
                 start = starts[j]
-                results.append(Result(outputs[start : start + len(jobs[j].texts)], tokens[j]))
+                results.append(Result(outputs[start : start + len(jobs[j].request.texts)], tokens[j]))
         return results
+
+
+def _outputs(encoder: Encoder, ids: list[np.ndarray], output: Output) -> np.ndarray | list[np.ndarray]:
+    if not ids:
+        return []
+    if output == "hidden":
+        return encoder.hidden_states(ids)
+    return encoder.outputs(ids, logits=output == "logits")

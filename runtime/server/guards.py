@@ -13,11 +13,13 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from langtrim.runtime.server.limits import error_body
+from langtrim.runtime.server.limits import ApiError, error_response
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_OPEN_PATHS = frozenset({"/health"})  # liveness probes carry no credentials
+# Liveness probes carry no credentials: text-embeddings-inference's health routes (GET / is one; POST / is
+# the task's main route and needs the key).
+_OPEN_ROUTES = frozenset({("GET", "/health"), ("GET", "/"), ("GET", "/ping"), ("HEAD", "/health")})
 _JSON_TYPE = re.compile(r"application/(?:[\w.+-]+\+)?json\s*(?:;.*)?", re.IGNORECASE)
 
 
@@ -51,7 +53,7 @@ class Guards:
             await _send_error(send_with_id, scope["path"], *refusal)
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> tuple[int, str, str, dict[str, str]] | None:
-        if self._key is not None and scope["path"] not in _OPEN_PATHS:
+        if self._key is not None and (scope["method"], scope["path"]) not in _OPEN_ROUTES:
             scheme, _, credentials = headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 credentials.strip().encode("utf-8"), self._key
@@ -80,7 +82,8 @@ class Guards:
 async def _send_error(
     send: Send, path: str, status: int, error: str, detail: str, headers: dict[str, str]
 ) -> None:
-    body = json.dumps(error_body(path, status, error, detail)).encode("utf-8")
+    status, content = error_response(path, ApiError(status, error, detail))
+    body = json.dumps(content).encode("utf-8")
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})

@@ -1,7 +1,7 @@
 """What one request to `langtrim serve` may ask, and the error the server answers with when it asks too much.
 
 No web framework here: the batcher raises `ApiError` from its thread-free queue code, the HTTP edge turns it
-into a JSON response `{"error": ..., "detail": ...}` with its status and headers.
+into a JSON response in the route's API shape (`error_response`) with its status and headers.
 """
 
 from dataclasses import asdict, dataclass
@@ -42,35 +42,60 @@ DEFAULT_LIMITS = ServerLimits()
 
 
 class ApiError(Exception):
-    """A request the server refuses: answered as JSON {"error", "detail"} with `status` and `headers`.
+    """A request the server refuses, answered with `status`, `headers` and a JSON body in the route's shape.
 
-    `error` is short and stable (clients and the metrics' labels use it), `detail` names the specific
-    problem and what to do about it.
+    `error` is short and stable (the metrics' label), `detail` names the specific problem and what to do
+    about it (what clients show). `kind` is text-embeddings-inference's `error_type`, by default the one
+    its router gives `status`.
     """
 
-    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        kind: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
+        self.kind = kind or _TEI_ERROR_TYPES.get(status, "Backend" if status >= 500 else "Validation")
 
 
-OPENAI_PREFIX = "/v1/"  # routes that speak OpenAI's API answer errors in OpenAI's shape
+# text-embeddings-inference's ErrorType by status (its router's `From<&ErrorType> for StatusCode`, reversed);
+# 400 is also its "Empty", which the empty-input checks give explicitly.
+_TEI_ERROR_TYPES = {424: "Backend", 429: "Overloaded", 503: "Unhealthy"}
+EMPTY = "Empty"
+# Routes that speak OpenAI's API answer errors in OpenAI's shape, and a request OpenAI would call invalid
+# with 400 where text-embeddings-inference says 422.
+OPENAI_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/v1/models"})
+OPENAI_PREFIX = "/v1/"
 
 
-def error_body(path: str, status: int, error: str, detail: str) -> dict[str, Any]:
-    """An error as the route's API shapes it: OpenAI's error object under /v1/ (its clients show its
-    `message`), else `{"error": short, "detail": what to do}`."""
-    if not path.startswith(OPENAI_PREFIX):
-        return {"error": error, "detail": detail}
+def speaks_openai(path: str) -> bool:
+    return path in OPENAI_ROUTES or path.startswith(OPENAI_PREFIX)
+
+
+def error_response(path: str, error: ApiError) -> tuple[int, dict[str, Any]]:
+    """An error's status and body as the route's API shapes them: OpenAI's error object (its clients show
+    its `message`) with 400 for an invalid request, else text-embeddings-inference's
+    `{"error": message, "error_type": kind}`."""
+    if not speaks_openai(path):
+        return error.status, {"error": error.detail, "error_type": error.kind}
+    status = 400 if error.status == 422 else error.status
     kind = (
         "authentication_error"
         if status == 401
+        else "rate_limit_error"
+        if status == 429
         else "server_error"
         if status >= 500
         else "invalid_request_error"
     )
-    return {"error": {"message": detail, "type": kind, "param": None, "code": error.replace(" ", "_")}}
+    code = error.error.replace(" ", "_")
+    return status, {"error": {"message": error.detail, "type": kind, "param": None, "code": code}}
 
 
-def unavailable(error: str, detail: str, limits: ServerLimits) -> ApiError:
-    """503 with Retry-After: the server is loading or full, and a retry soon will likely succeed."""
-    return ApiError(503, error, detail, {"Retry-After": str(limits.retry_after_seconds)})
+def unavailable(error: str, detail: str, limits: ServerLimits, status: int = 503) -> ApiError:
+    """503 (loading) or 429 (full) with Retry-After: a retry soon will likely succeed."""
+    return ApiError(status, error, detail, {"Retry-After": str(limits.retry_after_seconds)})

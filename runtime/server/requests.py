@@ -1,8 +1,9 @@
 """From an HTTP request to checked texts, or an `ApiError` that says what is wrong with it.
 
 Three gates, in the order a request meets them: the body's size and JSON syntax (413, 400), its shape
-against the pydantic model of the endpoint (422), then the texts against the limits (413) and the model's
-prompts (422). Each refusal names the field and what to send instead, in one sentence.
+against the pydantic model of the endpoint (422), then the texts against the limits (422, as
+text-embeddings-inference; an empty batch or text is its 400 "Empty") and the model's prompts (422). Each
+refusal names the field and what to send instead, in one sentence.
 """
 
 import asyncio
@@ -13,7 +14,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
-from langtrim.runtime.server.limits import ApiError, ServerLimits
+from langtrim.runtime.server.limits import EMPTY, ApiError, ServerLimits
+from langtrim.runtime.server.schemas import Texts
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _TEXT_FIELDS = ("inputs", "input")  # what the request models call their texts
@@ -74,14 +76,20 @@ def parse_body(model: type[_Model], data: Any, limits: ServerLimits) -> _Model:
     if isinstance(data, dict):
         for name in _TEXT_FIELDS:
             if isinstance(data.get(name), list):
-                _check_count(name, len(data[name]), limits)
+                check_count(name, len(data[name]), limits)
+        ids = data.get("ids")
+        if isinstance(ids, list) and ids and isinstance(ids[0], list):  # /decode's batch of id lists
+            check_count("ids", len(ids), limits)
+        inputs = data.get("inputs")
+        if isinstance(inputs, dict) and isinstance(inputs.get("sentences"), list):  # /similarity's
+            check_count("inputs.sentences", len(inputs["sentences"]) + 1, limits)
     try:
         return model.model_validate(data)
     except ValidationError as error:
         first_per_field: dict[object, Any] = {}
         for problem in error.errors(include_url=False):
             first_per_field.setdefault(problem["loc"][0] if problem["loc"] else None, problem)
-        sentences = [_problem(problem, data) for problem in first_per_field.values()]
+        sentences = [_problem(problem, data, model) for problem in first_per_field.values()]
         raise ApiError(422, "invalid request", "; ".join(sentences)) from None
 
 
@@ -96,13 +104,17 @@ def encodable(value: str, field: str) -> str:
     return value
 
 
-def _check_count(field: str, count: int, limits: ServerLimits) -> None:
+def check_count(field: str, count: int, limits: ServerLimits) -> None:
+    """422 for more than max_texts items (TEI's max_client_batch_size), 400 for none."""
     if count > limits.max_texts:
         raise ApiError(
-            413,
+            422,
             "too many texts",
-            f"the request has {count} texts; the limit is {limits.max_texts} per request: split it",
+            f"batch size {count} > maximum allowed batch size {limits.max_texts}: split `{field}` "
+            "into several requests",
         )
+    if count == 0:
+        raise ApiError(400, "empty input", f"`{field}` cannot be empty: send at least one text", kind=EMPTY)
 
 
 def check_texts(
@@ -112,20 +124,23 @@ def check_texts(
     prompts: Mapping[str, str],
     field: str = "inputs",
 ) -> list[str]:
-    """The request's texts as a list, after the limits (413) and content checks (422); `field` is the
-    body's name for them ("inputs", OpenAI's "input"), so an error names what the client sent."""
+    """The request's texts as a list, after the limits (422) and content checks (400 for an empty text,
+    422); `field` is the body's name for them ("inputs", OpenAI's "input"), so an error names what the
+    client sent."""
     texts = [inputs] if isinstance(inputs, str) else inputs
-    if not texts:
-        raise ApiError(422, "invalid request", f"{field} is an empty list: send at least one text")
-    _check_count(field, len(texts), limits)
+    check_count(field, len(texts), limits)
     for i, text in enumerate(texts):
+        name = field if isinstance(inputs, str) else f"{field}[{i}]"
+        if not text:
+            raise ApiError(400, "empty input", f"`{name}` cannot be empty: send a non-empty text", kind=EMPTY)
         if len(text) > limits.max_text_chars:
             raise ApiError(
-                413,
+                422,
                 "text too long",
-                f"{field}[{i}] has {len(text)} characters; the limit is {limits.max_text_chars}: shorten or split it",
+                f"`{name}` must have less than {limits.max_text_chars} characters. Given: {len(text)}: "
+                "shorten or split it",
             )
-        encodable(text, f"{field}[{i}]")
+        encodable(text, name)
     if prompt is not None and prompt not in prompts:
         known = ", ".join(map(repr, prompts)) or "none"
         raise ApiError(
@@ -134,15 +149,17 @@ def check_texts(
     return texts
 
 
-def _problem(error: Any, data: Any) -> str:
-    """One pydantic error as a sentence about the request's field (unions are described as a whole)."""
+def _problem(error: Any, data: Any, model: type[BaseModel]) -> str:
+    """One pydantic error as a sentence about the request's field (a field of texts is described as a whole)."""
     if not error["loc"]:
         return f"the body must be a JSON object, got {_json_type(data)}"
     name = str(error["loc"][0])
+    path = ".".join(map(str, error["loc"]))
     if error["type"] == "missing":
-        return f"{name} is missing"
-    if name not in ("inputs", "input"):
-        return f"{name}: {error['msg']}"
+        return f"{path} is missing"
+    field = model.model_fields.get(name)
+    if field is None or field.annotation != Texts:
+        return f"{path}: {error['msg']}"
     value = data[name]
     if isinstance(value, list):
         bad = [item for item in value if not isinstance(item, str)]

@@ -1,43 +1,117 @@
 """The bodies `langtrim serve` takes and returns, as pydantic models: the HTTP edge's contract.
 
-Request models copy the field names of the APIs clients already speak (text-embeddings-inference's
-/embed, OpenAI's /v1/embeddings) and are strict: "true" is not a boolean and 1 is not a string, so a
-client bug shows as a 422 instead of a silently different request. Unknown fields are ignored, as those
-APIs do. The OpenAPI document (`openapi`) is generated from these models.
+Request models copy the field names, defaults and shapes of the APIs clients already speak:
+text-embeddings-inference's (TEI's `router/src/http/types.rs`: /embed, /embed_all, /similarity, /tokenize,
+/decode, /predict) and OpenAI's /v1/embeddings. They are strict: "true" is not a boolean and 1 is not a
+string, so a client bug shows as a 422 instead of a silently different request. Unknown fields are
+ignored, as those APIs do. The OpenAPI document (`openapi`) is generated from these models.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
-class EmbedRequest(_Body):
-    """text-embeddings-inference's /embed body."""
+def _side(value: Any) -> Any:
+    """TEI's TruncationDirection accepts "Left"/"left" and "Right"/"right"."""
+    return value.lower() if isinstance(value, str) and value in ("Left", "Right") else value
 
-    inputs: str | list[str]
+
+# Which end of a text over max_length a truncation cuts ("left": keep the last tokens).
+TruncationDirection = Annotated[Literal["right", "left"], BeforeValidator(_side)]
+Texts = str | list[str]
+
+
+class EmbedRequest(_Body):
+    """TEI's /embed body (also POST / of an embedding bundle)."""
+
+    inputs: Texts
     normalize: bool = True
     truncate: bool | None = None  # None: the server's ServerLimits.auto_truncate
+    truncation_direction: TruncationDirection = "right"
     prompt_name: str | None = None  # one of the bundle's prompts, e.g. "query" for multilingual-e5
+    dimensions: int | None = None  # keep the first `dimensions` values (Matryoshka), then normalize
+
+
+class EmbedAllRequest(_Body):
+    """TEI's /embed_all body: every token's vector, not pooled."""
+
+    inputs: Texts
+    truncate: bool | None = None
+    truncation_direction: TruncationDirection = "right"
+    prompt_name: str | None = None
+
+
+class SimilarityInput(_Body):
+    source_sentence: str
+    sentences: list[str]
+
+
+class SimilarityParameters(_Body):
+    truncate: bool | None = None
+    truncation_direction: TruncationDirection = "right"
+    prompt_name: str | None = None
+
+
+class SimilarityRequest(_Body):
+    """TEI's /similarity body, which huggingface_hub's `InferenceClient.sentence_similarity` sends."""
+
+    inputs: SimilarityInput
+    parameters: SimilarityParameters | None = None
+
+
+class TokenizeRequest(_Body):
+    inputs: Texts
+    add_special_tokens: bool = True
+    prompt_name: str | None = None
+
+
+class SimpleToken(BaseModel):
+    """One token as TEI's /tokenize shows it; `start`/`stop` are UTF-8 byte offsets into the (prompted) text."""
+
+    id: int
+    text: str
+    special: bool
+    start: int | None
+    stop: int | None
+
+
+class DecodeRequest(_Body):
+    ids: list[int] | list[list[int]]
+    skip_special_tokens: bool = True
+
+
+# TEI's PredictInput: a text, a pair [a, b], or a batch [[a], [a, b], ...]
+PredictInput = str | list[str] | list[list[str]]
+
+
+class PredictRequest(_Body):
+    """TEI's /predict body (also POST / of a classifier bundle)."""
+
+    inputs: PredictInput
+    truncate: bool | None = None
+    truncation_direction: TruncationDirection = "right"
+    raw_scores: bool = False  # the classifier's logits instead of probabilities
+    prompt_name: str | None = None  # langtrim's: TEI's /predict has none
+
+
+class Prediction(BaseModel):
+    score: float
+    label: str
 
 
 class OpenAIEmbeddingRequest(_Body):
     """OpenAI's /v1/embeddings body; token-id arrays as `input` are not supported."""
 
-    input: str | list[str]
+    input: Texts
     model: str | None = None  # echoed back; the server has one model
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = None  # must equal the model's: the vectors are not shortened
+    dimensions: int | None = None  # keep the first `dimensions` values, then normalize, as OpenAI's API does
     user: str | None = None
-
-
-class ClassifyRequest(_Body):
-    inputs: str | list[str]
-    truncate: bool | None = None
-    prompt_name: str | None = None
 
 
 class OpenAIEmbedding(BaseModel):
@@ -78,44 +152,57 @@ class OpenAIErrorDetail(BaseModel):
 
 
 class OpenAIError(BaseModel):
-    """OpenAI's error object, the shape of every error under /v1/."""
+    """OpenAI's error object, the shape of every error of the OpenAI routes."""
 
     error: OpenAIErrorDetail
 
 
-class LabelScore(BaseModel):
-    label: str
-    score: float
+class ErrorResponse(BaseModel):
+    """TEI's error shape, of every error but the OpenAI routes'."""
 
-
-class ErrorBody(BaseModel):
-    error: str  # what went wrong, short and stable
-    detail: str  # the specific problem and what to do about it
+    error: str  # the specific problem and what to do about it
+    error_type: Literal["Unhealthy", "Backend", "Overloaded", "Validation", "Tokenizer", "Empty"]
 
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-class Info(BaseModel):
-    """GET /info: what the bundle is, so a client can check it talks to the model it expects."""
+class BundleInfo(BaseModel):
+    """What langtrim adds to TEI's /info: the bundle, so a client can check it talks to the model it expects."""
 
-    model: str
     description: str
     task: str
     languages: list[str]
     vocab: dict[str, int]
     quantization: dict[str, str]
     optimization: str
-    pooling: str
     normalize: bool
-    max_length: int
     dimension: int | None
     prompts: dict[str, str]
-    labels: list[str]
     parity: dict[str, Any] | None
     bundle_format: int
     bundle_langtrim_version: str
-    langtrim_version: str
     limits: dict[str, int | bool]
     batching: bool
+
+
+class Info(BaseModel):
+    """GET /info: TEI's fields, then langtrim's under `langtrim`."""
+
+    model_id: str
+    model_sha: str | None = None
+    model_dtype: str
+    served_model_name: str
+    model_type: dict[str, Any]  # {"embedding": {"pooling": ...}} or {"classifier": {"id2label", "label2id"}}
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None
+    max_client_batch_size: int
+    auto_truncate: bool
+    tokenization_workers: int
+    version: str
+    sha: str | None = None
+    docker_label: str | None = None
+    langtrim: BundleInfo

@@ -237,6 +237,46 @@ def test_tokenize_gives_the_ids_it_runs_and_the_full_length(encoder: Encoder, wo
     assert tokenized.lengths[1] == len(tokenized.ids[1])
 
 
+def test_left_truncation_keeps_the_last_tokens_like_the_tokenizers_own(encoder: Encoder) -> None:
+    text = " ".join(f"word{i}" for i in range(300))
+    left = Tokenizer.from_file(str(encoder.directory / "tokenizer.json"))
+    left.no_padding()
+    left.enable_truncation(MAX_LENGTH, direction="left")
+    tokenized = encoder.tokenize([text], truncation="left")
+    assert tokenized.ids[0].tolist() == left.encode(text).ids
+    assert tokenized.ids[0].tolist() != encoder.tokenize([text]).ids[0].tolist()
+    with pytest.raises(InputError, match="'right' or 'left'"):
+        encoder.tokenize([text], truncation="middle")  # type: ignore[arg-type]
+
+
+def test_encodings_are_the_full_tokens_and_decode_inverts_them(encoder: Encoder) -> None:
+    text = " ".join(["moon"] * 300)
+    (encoding,) = encoder.encodings([text])
+    assert len(encoding.ids) == encoder.tokenize([text]).lengths[0] > MAX_LENGTH  # not truncated
+    assert encoding.tokens[0] == "[CLS]" and encoding.special_tokens_mask[0] == 1
+    assert encoder.decode([encoding.ids[:4]]) == ["moon moon moon"]
+    assert encoder.decode([encoding.ids[:2]], skip_special_tokens=False) == ["[CLS] moon"]
+    with pytest.raises(InputError, match="outside this bundle's vocabulary"):
+        encoder.decode([[encoder.manifest.vocab.kept_size]])
+
+
+def test_hidden_states_are_what_embed_pools(encoder: Encoder, english: list[str]) -> None:
+    texts = english[:7]
+    tokenized = encoder.tokenize(texts)
+    states = encoder.hidden_states(tokenized.ids, batch_size=3)
+    assert [len(s) for s in states] == [len(ids) for ids in tokenized.ids]
+    pooled = np.stack([s.mean(axis=0) for s in states])  # this bundle pools by mean
+    assert np.abs(pooled - encoder.embed(texts, normalize=False)).max() <= SAME_BUNDLE
+
+
+def test_logits_of_a_classifier_are_what_its_probabilities_softmax(
+    classifier: TinyBundle, english: list[str]
+) -> None:
+    encoder = Encoder(classifier.path, verify="size")
+    ids = encoder.tokenize(english[:5]).ids
+    np.testing.assert_allclose(softmax(encoder.outputs(ids, logits=True)), encoder.outputs(ids), atol=1e-6)
+
+
 def test_outputs_of_tokenized_texts_equal_embed(encoder: Encoder, english: list[str]) -> None:
     texts = [*english[:30], "query: " + english[0] * 20]
     tokenized = encoder.tokenize(texts, prompt="query")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.sources import ModelSource
@@ -27,6 +28,7 @@ from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.packager.selection.choose import SelectionSettings
 from langtrim.packager.selection.languages import parse_languages
 from langtrim.runtime.bundle import MANIFEST_FILE
+from langtrim.runtime.server.limits import ServerLimits, speaks_openai
 
 SERVER_MODULE = [sys.executable, "-m", "langtrim.runtime.server"]
 
@@ -123,3 +125,38 @@ def running_server(
             server.log = log()
     assert process.returncode in (0, -signal.SIGTERM), server.log  # uvicorn re-raises the signal on exit
     assert "Traceback" not in server.log, server.log
+
+
+# Small limits, so the tests reach them with small requests.
+LIMITS = ServerLimits(max_texts=8, max_text_chars=2048, max_body_bytes=32_768, max_inflight=4)
+
+
+def ready(client: TestClient) -> TestClient:
+    """`client` once its app has loaded the bundle (GET /health is 200)."""
+    deadline = time.monotonic() + 60
+    while client.get("/health").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/health").json()
+        time.sleep(0.02)
+    return client
+
+
+def error_of(response: httpx.Response, status: int, kind: str | None = None) -> str:
+    """The message of an error response, after checking its status and shape: text-embeddings-inference's
+    `{"error", "error_type"}` (`kind`, by default the one TEI gives `status`), or OpenAI's error object on
+    the OpenAI routes."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    if speaks_openai(response.request.url.path):
+        error = body["error"]
+        assert set(body) == {"error"} and set(error) == {"message", "type", "param", "code"}, body
+        expected = {401: "authentication_error", 429: "rate_limit_error"}.get(
+            status, "server_error" if status >= 500 else "invalid_request_error"
+        )
+        assert error["type"] == expected, body
+        return str(error["message"])
+    default = {424: "Backend", 429: "Overloaded", 503: "Unhealthy"}.get(
+        status, "Backend" if status >= 500 else "Validation"
+    )
+    assert set(body) == {"error", "error_type"} and body["error"], body
+    assert body["error_type"] == (kind or default), body
+    return str(body["error"])
