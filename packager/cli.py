@@ -643,7 +643,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         # Not standalone, so a usage error reaches us and is printed like every other error: one line.
-        result = app(standalone_mode=False)
+        result = app(prog_name="langtrim", standalone_mode=False)
     except LangtrimError as error:
         report = getattr(error, "report", None)
         if report is not None and not getattr(error, "printed", False):
