@@ -177,7 +177,7 @@ def print_manifest(manifest: "Manifest", digest: str, console: Console) -> None:
         rows.append(("labels", ", ".join(manifest.labels)))
     _key_list(console, rows)
     if manifest.parity is None:
-        console.print("parity: not measured (langtrim parity BUNDLE measures it)")
+        console.print("parity: not measured")
     else:
         _print_manifest_parity(manifest.parity, console)
     files = _table(f"{len(manifest.files)} files, each sha256 checked", "file", "size", "sha256 (start)")
