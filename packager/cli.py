@@ -11,17 +11,18 @@ import math
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 
 # Defaults come from the modules that own them. Only light modules are imported here: `langtrim serve` runs
 # where only the runtime and the serve extra are installed (numpy and tokenizers, but no fsspec or torch).
+from langtrim.packager.container import TOOLS
 from langtrim.packager.counting.inputs import DEFAULT_SHARD_BYTES, DEFAULT_TEXT_COLUMN
 from langtrim.packager.pack.parity import Gates
-from langtrim.packager.pack.quantize import DEFAULT_VARIANT, EMBEDDING_MODES, OPTIMIZE_LEVELS, QUANTIZE_MODES
-from langtrim.packager.selection.choose import SOURCE_NAMES, SelectionSettings
+from langtrim.packager.pack.quantize import DEFAULT_VARIANT, EmbeddingMode, OptimizeLevel, QuantizeMode
+from langtrim.packager.selection.choose import SelectionSettings, SourceName
 from langtrim.packager.selection.stats import DEFAULT_MIN_LINE_CHARS
 from langtrim.runtime.errors import LangtrimError, UsageError
 
@@ -32,15 +33,42 @@ if TYPE_CHECKING:
 GATES = Gates()
 MIN_SHARD_MB = 0.01  # smaller shards only multiply checkpoint files
 SELECTION = SelectionSettings()
+REPORT_WIDTH = 80  # report.py lays every table out to fit it
+STDIN = "-"  # `langtrim embed BUNDLE -`: the texts are standard input's lines
+
+# Options whose value is one of a set are typed with the Literal of the module that defines the set, so
+# typer checks the value, shows [a|b|c] in --help and completes it in the shell. container.py keeps its set
+# as a tuple; Literal[("a", "b")] is Literal["a", "b"].
+if TYPE_CHECKING:
+    ContainerTool = str
+else:
+    ContainerTool = Literal[TOOLS]
+
+# click's UsageError (an unknown option, a missing argument, a value outside its choices); typer exports
+# only its subclass BadParameter.
+if TYPE_CHECKING:
+    from typer._click.exceptions import UsageError as _ClickUsageError
+else:
+    _ClickUsageError = typer.BadParameter.__base__
 
 app = typer.Typer(
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Trim multilingual transformer encoders to the languages you need, pack them, serve them on CPU.",
 )
-stdout = Console()
-stderr = Console(stderr=True)
+
+
+def report_console(*, stderr: bool = False) -> Console:
+    """A console as wide as the terminal but never wider than REPORT_WIDTH, so a report reads the same in a
+    wide window, a log file and an 80-column terminal."""
+    console = Console(stderr=stderr)
+    console.width = min(console.width, REPORT_WIDTH)
+    return console
+
+
+stdout = report_console()
+stderr = report_console(stderr=True)
 
 # Options shared by `trim` and `pack`.
 ModelArg = Annotated[
@@ -60,10 +88,10 @@ CorpusOpt = Annotated[
     ),
 ]
 SourceOpt = Annotated[
-    str,
+    SourceName,
     typer.Option(
-        help=f"Token source for languages without --corpus, one of {', '.join(SOURCE_NAMES)}: auto is the "
-        "paper's lists for mBERT-vocabulary models, else wordfreq."
+        help="Token source for languages without --corpus: auto is the paper's lists for mBERT-vocabulary "
+        "models, else wordfreq."
     ),
 ]
 ThresholdOpt = Annotated[
@@ -138,7 +166,7 @@ def _root(
 def _selection_inputs(
     languages: str,
     corpus: list[str] | None,
-    source: str,
+    source: SourceName,
     threshold: float,
     max_tokens_per_language: int | None,
     fallback: bool,
@@ -150,7 +178,7 @@ def _selection_inputs(
     settings = SelectionSettings(
         threshold=threshold,
         max_tokens_per_language=max_tokens_per_language,
-        source=source,  # type: ignore[arg-type]
+        source=source,
         fallback=fallback,
         keep_texts=tuple(keep_text or ()),
     )
@@ -178,9 +206,13 @@ def trim(
     force: ForceOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Keep only the tokens LANGUAGES use: trimmed model, tokenizer and id map in one directory.
+    """Keep only the tokens the languages use: a smaller model.
 
-    Example: langtrim trim --languages en,fr,de --out en-fr-de
+    The output directory holds the trimmed model, its tokenizer and the id map.
+
+    \b
+    Example:
+      langtrim trim --languages en,fr,de --out en-fr-de
     """
     from langtrim.packager.models.sources import resolve_model
     from langtrim.packager.report import print_trim_report
@@ -217,21 +249,20 @@ def pack(
     languages: LanguagesOpt = "",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output bundle directory.")] = None,
     quantize: Annotated[
-        str,
+        QuantizeMode,
         typer.Option(
-            help=f"Weights, one of {', '.join(QUANTIZE_MODES)}: none is fp32, int8 dynamic (fastest), "
-            "int8-block MatMulNBits (closest to fp32)."
+            help="Weights: none is fp32, int8 dynamic (fastest), int8-block MatMulNBits (closest to fp32)."
         ),
     ] = DEFAULT_VARIANT.quantize,
     quantize_embeddings: Annotated[
-        str,
-        typer.Option(help=f"Word-embedding table, one of {', '.join(EMBEDDING_MODES)} (the last two int8)."),
+        EmbeddingMode,
+        typer.Option(help="Word-embedding table: fp32, or int8 per tensor or per row."),
     ] = DEFAULT_VARIANT.embeddings,
     optimize: Annotated[
-        str,
+        OptimizeLevel,
         typer.Option(
-            help=f"Graph optimization, one of {', '.join(OPTIMIZE_LEVELS)}: basic is onnxruntime's, fused adds "
-            "transformer fusions (slower at batch 32 on e5)."
+            help="Graph optimization: basic is onnxruntime's, fused adds transformer fusions (slower at "
+            "batch 32 on e5)."
         ),
     ] = DEFAULT_VARIANT.optimize,
     corpus: CorpusOpt = None,
@@ -256,10 +287,15 @@ def pack(
     force: ForceOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Trim, export to ONNX, optimize and quantize into a self-contained bundle the runtime serves.
+    """Trim, export, optimize and quantize into a bundle.
 
-    MODEL may also be a directory written by `langtrim trim` (then give no --languages).
-    Example: langtrim pack --languages en,fr,de --out en-fr-de.bundle
+    The bundle, which the runtime serves, is self-contained: ONNX graph, tokenizer, manifest and parity
+    report. MODEL may also be a
+    directory written by `langtrim trim` (then give no --languages).
+
+    \b
+    Example:
+      langtrim pack --languages en,fr,de --out en-fr-de.bundle
     """
     from langtrim.packager.models.sources import resolve_model
     from langtrim.packager.pack.job import is_trimmed_directory, run_pack
@@ -269,7 +305,7 @@ def pack(
 
     if out is None:
         raise UsageError("no output directory: pass --out DIR")
-    variant = VariantSettings(quantize, quantize_embeddings, optimize)  # type: ignore[arg-type]
+    variant = VariantSettings(quantize, quantize_embeddings, optimize)
     with stderr.status("resolving the model") as status:
         model_source = resolve_model(model, from_distil=from_distil, allow_pickle=allow_pickle)
         trimmed = is_trimmed_directory(model_source.path)
@@ -338,10 +374,14 @@ def count(
     force: Annotated[bool, typer.Option("--force", help="Replace existing statistics files.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Count, per token, the lines of each corpus it occurs in: statistics files trim and pack select from.
+    """Count token statistics of corpora for trim and pack.
 
-    Streams any size of corpus in constant memory; run it again after an interruption to resume.
-    Example: langtrim count --corpus fr=wiki/fr.txt.zst --out fr.npz
+    Per token, the lines of each corpus it occurs in: what trim and pack select from. Streams any size of corpus in constant memory; run it
+    again after an interruption to resume.
+
+    \b
+    Example:
+      langtrim count --corpus fr=wiki/fr.txt.zst --out fr.npz
     """
     from langtrim.packager.counting.job import count_tokenizer, plan_jobs, run_count
     from langtrim.packager.counting.plan import CountSettings
@@ -375,7 +415,7 @@ def count(
     if json_output:
         typer.echo(count_results_json(results, outs))
     else:
-        print_count_results(results, outs, stdout)
+        print_count_results(results, outs, stdout, model=model)
 
 
 @app.command()
@@ -389,9 +429,13 @@ def parity(
     allow_pickle: AllowPickleOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Re-run the parity report of a bundle against its original model; exit 1 if a gate fails.
+    """Re-run a bundle's parity report; exit 1 if a gate fails.
 
-    Example: langtrim parity en-fr-de.bundle --eval-text fr=my-french.txt
+    Compares the bundle with its original model on real sentences of each language.
+
+    \b
+    Example:
+      langtrim parity en-fr-de.bundle --eval-text fr=my-french.txt
     """
     from langtrim.packager.models.default_model import DEFAULT_MODEL_NAME
     from langtrim.packager.models.sources import resolve_model
@@ -415,26 +459,57 @@ def parity(
     else:
         print_parity_report(report, stdout)
     if not report.passed:
-        raise GateFailure(report)
+        failure = GateFailure(report)
+        failure.printed = True  # type: ignore[attr-defined]  # the report is on stdout already
+        raise failure
 
 
 @app.command()
 def embed(
     bundle: BundleArg,
-    texts: Annotated[list[str], typer.Argument(help="Texts to embed.")],
+    texts: Annotated[
+        list[str], typer.Argument(help="Texts to embed; - alone reads them from standard input, one a line.")
+    ],
     prompt: Annotated[str | None, typer.Option(help='A prompt of the bundle, e.g. "query".')] = None,
     threads: Annotated[
         int | None, typer.Option(help="onnxruntime intra-op threads (default: all cores).")
     ] = None,
 ) -> None:
-    """Embed TEXTS with a bundle and print a JSON list of vectors (torch-free runtime).
+    """Embed texts with a bundle; print the vectors as JSON.
 
-    Example: langtrim embed en-fr-de.bundle "Bonjour" "Hello" --prompt query
+    A JSON list of vectors, in the order of the texts (torch-free runtime). With - as the only text, each
+    line of standard input (UTF-8) is one text: vector i is line i, so an empty line is embedded as the
+    empty text, not skipped; the final newline adds no text.
+
+    \b
+    Examples:
+      langtrim embed en-fr-de.bundle "Bonjour" "Hello" --prompt query
+      cut -f2 texts.tsv | langtrim embed en-fr-de.bundle - > vectors.json
     """
     from langtrim.runtime import Encoder
 
+    if STDIN in texts:
+        if texts != [STDIN]:
+            raise UsageError("give - alone to read the texts from standard input, or the texts as arguments")
+        texts = _stdin_lines()
     vectors = Encoder(bundle, threads=threads).embed(texts, prompt=prompt)
     typer.echo(json.dumps([[round(float(x), 7) for x in row] for row in vectors]))
+
+
+def _stdin_lines() -> list[str]:
+    """Standard input's lines (\n or \r\n endings, a UTF-8 byte-order mark dropped), empty ones included."""
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UsageError(
+            f"standard input is not UTF-8 (byte 0x{data[error.start]:02x} on line {line}): convert it first, "
+            "e.g. iconv -f latin1 -t utf-8"
+        ) from None
+    if not text:
+        raise UsageError("standard input is empty: pipe the texts in, one a line")
+    return [line.removesuffix("\r") for line in text.removesuffix("\n").split("\n")]
 
 
 @app.command()
@@ -442,18 +517,24 @@ def inspect(
     bundle: BundleArg,
     json_output: JsonOpt = False,
 ) -> None:
-    """Check a bundle (every file's sha256, no unlisted file) and print its manifest and digest.
+    """Verify a bundle; print its manifest, parity and digest.
 
-    Pin the digest where you deploy (`langtrim serve --bundle-digest`, `Encoder(..., expected_digest=...)`):
-    a bundle changed after packing then refuses to load.
+    Checks every file's sha256 and that no file is unlisted, then prints the manifest, the parity figures
+    per language and the digest; --json adds the full parity report (parity.json) as "parity_report".
+    Pin the digest where you deploy (langtrim serve --bundle-digest, Encoder(..., expected_digest=...)): a
+    bundle changed after packing then refuses to load.
     """
     from langtrim.packager.report import print_manifest
-    from langtrim.runtime.bundle import bundle_digest, manifest_to_json, read_manifest
+    from langtrim.runtime.bundle import PARITY_FILE, bundle_digest, manifest_to_json, read_manifest
 
     manifest = read_manifest(bundle, verify="full")
     digest = bundle_digest(bundle)
     if json_output:
-        typer.echo(json.dumps({"digest": digest, **manifest_to_json(manifest)}, indent=2, ensure_ascii=False))
+        # parity.json is one of the files the manifest lists, so read_manifest has just checked its sha256.
+        parity_file = bundle / PARITY_FILE
+        parity_report = json.loads(parity_file.read_text("utf-8")) if PARITY_FILE in manifest.files else None
+        everything = {"digest": digest, **manifest_to_json(manifest), "parity_report": parity_report}
+        typer.echo(json.dumps(everything, indent=2, ensure_ascii=False))
     else:
         print_manifest(manifest, digest, stdout)
 
@@ -470,10 +551,14 @@ def bench(
     allow_pickle: AllowPickleOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Measure a bundle against its original model in PyTorch, each figure the median of fresh processes.
+    """Measure a bundle against its original model in PyTorch.
 
-    Size, peak memory, load time, cold start, batch-1 latency and batch-32 throughput, on real sentences.
-    Example: langtrim bench en-fr-de.bundle --repeats 5 --out bench/
+    Size, peak memory, load time, cold start, batch-1 latency and batch-32 throughput on real sentences,
+    each figure the median of fresh processes.
+
+    \b
+    Example:
+      langtrim bench en-fr-de.bundle --repeats 5 --out bench/
     """
     from langtrim.packager.bench.job import bench_bundle, write_results
     from langtrim.packager.bench.measure import parse_threads
@@ -501,12 +586,16 @@ def bench(
     add_help_option=False,
 )
 def serve(ctx: typer.Context) -> None:
-    """Serve a bundle over HTTP (text-embeddings-inference and OpenAI compatible), without torch.
+    """Serve a bundle over HTTP, without torch.
 
-    The options are the server's own (`python -m langtrim.runtime.server`): see langtrim serve --help.
-    Needs the serve extra: pip install 'langtrim\\[serve]'. Endpoints: POST /embed, /v1/embeddings, /classify;
-    GET /health, /info, /metrics, /openapi.json.
-    Example: langtrim serve en-fr-de.bundle --port 8080
+    text-embeddings-inference and OpenAI compatible. The options are the server's own (python -m
+    langtrim.runtime.server): see langtrim serve --help. Needs the serve extra: pip install
+    'langtrim[serve]'. Endpoints: POST /embed, /v1/embeddings, /classify; GET /health, /info, /metrics,
+    /openapi.json.
+
+    \b
+    Example:
+      langtrim serve en-fr-de.bundle --port 8080
     """
     try:
         from langtrim.runtime.server.process import main as server_main
@@ -523,14 +612,20 @@ def serve(ctx: typer.Context) -> None:
 def container(
     bundle: BundleArg,
     tag: Annotated[str, typer.Option(help="Image name, e.g. langtrim-en-fr-de.")],
-    tool: Annotated[str | None, typer.Option(help="docker or podman (default: the first found).")] = None,
+    tool: Annotated[
+        ContainerTool | None, typer.Option(help="The container client (default: the first found).")
+    ] = None,
     base: Annotated[
         str | None, typer.Option(help="Base image with python3 >= 3.10 (default: python:3.12-slim).")
     ] = None,
 ) -> None:
-    """Build a container image serving BUNDLE from docker/Dockerfile (needs a source checkout of langtrim).
+    """Build a container image serving a bundle.
 
-    Example: langtrim container en-fr-de.bundle --tag langtrim-en-fr-de
+    Built from docker/Dockerfile, with docker or podman (needs a source checkout of langtrim).
+
+    \b
+    Example:
+      langtrim container en-fr-de.bundle --tag langtrim-en-fr-de
     """
     from langtrim.packager.container import build_container
 
@@ -547,20 +642,33 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        app()
+        # Not standalone, so a usage error reaches us and is printed like every other error: one line.
+        result = app(prog_name="langtrim", standalone_mode=False)
     except LangtrimError as error:
         report = getattr(error, "report", None)
         if report is not None and not getattr(error, "printed", False):
             from langtrim.packager.report import print_parity_report
 
             print_parity_report(report, stderr)
-        from rich.markup import escape  # a message's own brackets, e.g. langtrim[serve], are not markup
-
-        stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        _print_error(str(error))
         sys.exit(1)
+    except _ClickUsageError as error:
+        if error.ctx is not None and error.message == error.ctx.get_help():
+            typer.echo(error.message, err=True)  # no arguments at all: the help is the answer
+        else:
+            where = f" (see {error.ctx.command_path} --help)" if error.ctx is not None else ""
+            _print_error(error.format_message() + where)
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)  # typer.Exit's code, e.g. 0 after --version
+
+
+def _print_error(message: str) -> None:
+    from rich.markup import escape  # a message's own brackets, e.g. langtrim[serve], are not markup
+
+    stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,25 @@
 """What the commands show people: rich tables and progress bars; the same figures are in their JSON.
 
 `trim`, `pack`, `parity` and `inspect` print a report here; `count` shows a live bar per language, then a
-table of the statistics it wrote.
+table of the statistics it wrote (`bench`'s table is in `bench/report.py`).
+
+Every table fits 80 columns with its headers whole and one line per row: where the figures would not fit,
+they are split into two tables, headers are abbreviated with a legend below, and text of any length (paths,
+descriptions) is a `key  value` list, not a column. `--json` has every figure in full.
 """
 
 import json
-from collections.abc import Iterator, Sequence
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -25,17 +33,61 @@ if TYPE_CHECKING:
     from langtrim.runtime.bundle import Manifest
 
 
+_DASH = "-"
+
+
+def _table(title: str | None, *headers: str, text_columns: int = 1) -> Table:
+    """A table whose first `text_columns` columns are text and the others figures, right-aligned.
+
+    No cell wraps: each table is laid out to fit 80 columns (the CLI's consoles are never wider), so a row
+    is one line. Text of any length
+    (paths, descriptions) goes to `_key_list` instead.
+    """
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i < text_columns else "right", no_wrap=True)
+    return table
+
+
+def _key_list(console: Console, rows: Sequence[tuple[str, str]]) -> None:
+    """`key  value` lines, indented; a long value wraps under itself, within the console's width."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in rows:
+        grid.add_row(key, escape(value))
+    console.print(Padding(grid, (0, 0, 0, 2), expand=False))
+
+
 def _mb(value: float) -> str:
     return f"{value:,.1f} MB"
 
 
+def _bytes(value: int) -> str:
+    return f"{value:,} B" if value < 1000 else f"{value / 1e3:.1f} kB" if value < 1e6 else _mb(value / 1e6)
+
+
+def _share(value: object, digits: int = 1) -> str:
+    return f"{value:.{digits}%}" if isinstance(value, int | float) else _DASH
+
+
+def _cosine(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else _DASH
+
+
+def _gate(passed: object) -> str:
+    return "passed" if passed is True else "[bold red]FAILED[/]" if passed is False else _DASH
+
+
 def print_trim_report(report: TrimReport, console: Console, *, show_output: bool = True) -> None:
     after = "after (projected)" if report.after_is_projected else "after"
-    console.print(f"[bold]{report.model}[/]: {report.model_description}")
-    sizes = Table(title="trim" + (" plan (dry run: nothing written)" if report.after_is_projected else ""))
-    sizes.add_column("")
-    sizes.add_column("before", justify="right")
-    sizes.add_column(after, justify="right")
+    console.print(f"[bold]{escape(report.model)}[/]: {escape(report.model_description)}")
+    sizes = _table(
+        "trim" + (" plan (dry run: nothing written)" if report.after_is_projected else ""),
+        "",
+        "before",
+        after,
+    )
     sizes.add_row("vocabulary (embedding rows)", f"{report.tokens_total:,}", f"{report.tokens_kept:,}")
     sizes.add_row("parameters", f"{report.before.parameters:,}", f"{report.after.parameters:,}")
     sizes.add_row("weights (safetensors)", _mb(report.before.megabytes), _mb(report.after.megabytes))
@@ -46,23 +98,32 @@ def print_trim_report(report: TrimReport, console: Console, *, show_output: bool
     )
     console.print(sizes)
 
-    selection = Table(title="selection")
-    for column in ("language", "tokens", "source"):
-        selection.add_column(column, justify="right" if column == "tokens" else "left")
+    selection = _table("selection", "tokens of", "tokens")
     for language in report.languages:
-        selection.add_row(language, f"{report.tokens_per_language[language]:,}", report.sources[language])
-    selection.add_row(
-        "special", f"{report.special_tokens:,}", "the tokenizer's special tokens and kept texts"
-    )
-    selection.add_row(
-        "fallback", f"{report.fallback_tokens:,}", "single characters of the scripts, digits, punctuation"
-    )
+        selection.add_row(language, f"{report.tokens_per_language[language]:,}")
+    selection.add_row("special", f"{report.special_tokens:,}")
+    selection.add_row("fallback", f"{report.fallback_tokens:,}", end_section=True)
+    selection.add_row("kept", f"{report.tokens_kept:,}")
     console.print(selection)
+    _key_list(
+        console,
+        [
+            *((language, report.sources[language]) for language in report.languages),
+            ("special", "the tokenizer's special tokens and kept texts"),
+            ("fallback", "single characters of the scripts, digits, punctuation"),
+            ("kept", "the union: a token several languages use is kept once"),
+        ],
+    )
 
     if report.coverage:
-        coverage = Table(title="coverage on real sentences (Tatoeba)")
-        for column in ("language", "sentences", "identical", "unknown tokens", "tokens/sentence"):
-            coverage.add_column(column, justify="left" if column == "language" else "right")
+        coverage = _table(
+            "coverage on real sentences (Tatoeba)",
+            "language",
+            "sentences",
+            "identical",
+            "unknown tokens",
+            "tokens/sentence",
+        )
         for c in report.coverage:
             coverage.add_row(
                 c.language,
@@ -73,91 +134,187 @@ def print_trim_report(report: TrimReport, console: Console, *, show_output: bool
             )
         console.print(coverage)
     if report.output and show_output:
-        console.print(f"written to [bold]{report.output}[/]")
+        console.print(f"written to [bold]{escape(report.output)}[/]")
 
 
 def print_pack_report(report: "PackReport", console: Console) -> None:
     if report.trim.coverage:
         print_trim_report(report.trim, console, show_output=False)
-    table = Table(title=f"bundle ({report.variant})")
-    table.add_column("")
-    table.add_column("value", justify="right")
+    table = _table(f"bundle ({report.variant})", "", "value")
     table.add_row("source weights (safetensors, fp32)", _mb(report.trim.before.megabytes))
     table.add_row("trimmed weights (safetensors, fp32)", _mb(report.trim.after.megabytes))
     table.add_row("trimmed ONNX, fp32", _mb(report.trimmed_fp32_onnx_mb))
     table.add_row("bundle (all files)", _mb(report.bundle_mb))
     table.add_row("vocabulary", f"{report.trim.tokens_kept:,} of {report.trim.tokens_total:,}")
-    table.add_row(
-        "parity",
-        "passed" if report.parity.passed else "[bold red]FAILED[/] (written: --allow-parity-failure)",
-    )
+    table.add_row("parity", _gate(report.parity.passed))
     console.print(table)
     print_parity_report(report.parity, console)
-    console.print(f"written to [bold]{report.output}[/]")
+    if not report.parity.passed:
+        console.print("written although a parity gate failed (--allow-parity-failure)")
+    console.print(f"written to [bold]{escape(report.output)}[/]")
 
 
 def print_manifest(manifest: "Manifest", digest: str, console: Console) -> None:
-    table = Table(title=f"bundle format {manifest.format_version}, langtrim {manifest.langtrim_version}")
-    table.add_column("field")
-    table.add_column("value")
+    """What `langtrim inspect` shows: the manifest's fields, its parity per language, its files, the digest."""
+    console.print(
+        f"[bold]bundle format {manifest.format_version}[/], written by langtrim {manifest.langtrim_version}"
+    )
     rows = [
         ("source", f"{manifest.source.name}: {manifest.source.description}"),
         ("languages", ", ".join(manifest.languages)),
-        ("vocabulary", f"{manifest.vocab.kept_size:,} of {manifest.vocab.original_size:,}"),
+        ("vocabulary", f"{manifest.vocab.kept_size:,} of {manifest.vocab.original_size:,} tokens"),
         ("task", manifest.task),
         ("quantization", f"{manifest.quantization.mode} (embeddings {manifest.quantization.embeddings})"),
         ("optimization", manifest.optimization),
         ("pooling", f"{manifest.pooling}, normalize={manifest.normalize}"),
-        ("max length", str(manifest.max_length)),
+        ("max length", f"{manifest.max_length} tokens"),
         ("prompts", ", ".join(f"{k}={v!r}" for k, v in manifest.prompts.items()) or "none"),
-        ("inputs -> outputs", f"{', '.join(manifest.inputs)} -> {', '.join(manifest.outputs)}"),
+        ("inputs", ", ".join(manifest.inputs)),
+        ("outputs", ", ".join(manifest.outputs)),
         ("created", manifest.created),
     ]
     if manifest.labels:
         rows.append(("labels", ", ".join(manifest.labels)))
-    rows.append(
-        ("parity", "not measured" if manifest.parity is None else json.dumps(dict(manifest.parity))[:200])
-    )
+    _key_list(console, rows)
+    if manifest.parity is None:
+        console.print("parity: not measured")
+    else:
+        _print_manifest_parity(manifest.parity, console)
+    files = _table(f"{len(manifest.files)} files, each sha256 checked", "file", "size", "sha256 (start)")
+    files.columns[-1].justify = "left"
     for name, entry in manifest.files.items():
-        rows.append((f"file {name}", f"{entry.size / 1e6:,.2f} MB  sha256 {entry.sha256[:16]}…"))
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
+        files.add_row(name, _bytes(entry.size), entry.sha256[:12])
+    console.print(files)
     # On a line of its own and never wrapped, so it can be copied whole into a deployment's pin.
-    console.print(f"bundle digest: {digest}", soft_wrap=True, highlight=False)
+    console.print("bundle digest, to pin with langtrim serve --bundle-digest:")
+    console.print(digest, soft_wrap=True, highlight=False)
+
+
+def _print_manifest_parity(parity: Mapping[str, Any], console: Console) -> None:
+    """The manifest's parity summary (ParityReport.summary): gates, then one row per language."""
+    languages = parity.get("languages")
+    languages = languages if isinstance(languages, Mapping) else {}
+    rows = [
+        (
+            str(language),
+            figures.get("identical_tokenization"),
+            figures.get("unk_rate"),
+            figures.get("cosine_mean"),
+            figures.get("cosine_p1"),
+            figures.get("cosine_min"),
+            figures.get("passed"),
+        )
+        for language, figures in languages.items()
+        if isinstance(figures, Mapping)
+    ]
+    gates = parity.get("gates")
+    console.print(_end_to_end_table(f"parity: {'passed' if parity.get('passed') else 'FAILED'}", rows))
+    console.print(_gates_line(gates if isinstance(gates, Mapping) else {}))
+    not_measured = parity.get("not_measured") or []
+    if not_measured:
+        console.print(f"not measured (no text): {', '.join(map(str, not_measured))}")
+    console.print("the full report: parity.json, or langtrim inspect --json")
+
+
+def _gates_line(gates: Mapping[str, Any]) -> str:
+    bounds = (
+        ("min_mean_cosine", "cosine mean >= {}"),
+        ("min_p1_cosine", "p1 >= {}"),
+        ("max_unk_rate", "unknown <= {}"),
+    )
+    found = [text.format(gates[key]) for key, text in bounds if key in gates]
+    return "gates: " + (", ".join(found) or "not recorded")
+
+
+def _end_to_end_table(
+    title: str, rows: Sequence[tuple[str, object, object, object, object, object, object]]
+) -> Table:
+    """One row per language: (language, identical share, unknown rate, cosine mean, p1, min, passed)."""
+    table = _table(title, "language", "identical", "unknown", "cos mean", "cos p1", "cos min", "gate")
+    table.columns[-1].justify = "left"
+    for language, identical, unknown, mean, p1, minimum, passed in rows:
+        table.add_row(
+            language,
+            _share(identical),
+            _share(unknown, 2),
+            _cosine(mean),
+            _cosine(p1),
+            _cosine(minimum),
+            _gate(passed),
+        )
+    return table
 
 
 def print_parity_report(report: "ParityReport", console: Console) -> None:
-    table = Table(
-        title=f"parity against {report.source_model}"
-        + (f" (prompt {report.prompt!r})" if report.prompt else "")
-    )
-    for column in (
+    """Two tables: the gated figures (bundle vs original), then where the differences come from."""
+    prompt = f", prompt {report.prompt!r}" if report.prompt else ""
+    console.print(f"[bold]parity against {escape(report.source_model)}[/]{escape(prompt)}")
+    rows = [
+        (
+            p.language,
+            p.coverage.identical_share,
+            p.coverage.unk_rate,
+            p.end_to_end_cosine.mean,
+            p.end_to_end_cosine.p1,
+            p.end_to_end_cosine.min,
+            p.passed,
+        )
+        for p in report.languages
+    ]
+    console.print(_end_to_end_table("end to end: bundle vs original", rows))
+    console.print(_gates_line(asdict(report.gates)) + "; --json has every figure")
+    classifier = any(p.label_agreement is not None for p in report.languages)
+    steps = _table(
+        "step by step",
         "language",
-        "identical tok.",
-        "unk",
-        "trim: max diff",
+        "trim diff",
         "trim cos",
         "export cos",
-        "end-to-end cos mean / p1 / min",
-        "gate",
-    ):
-        table.add_column(column, justify="left" if column in ("language", "gate") else "right")
+        *(("same label", "prob. diff") if classifier else ()),
+    )
     for p in report.languages:
-        e2e = p.end_to_end_cosine
-        table.add_row(
+        steps.add_row(
             p.language,
-            f"{p.coverage.identical_share:.1%}",
-            f"{p.coverage.unk_rate:.2%}",
             "n/a" if p.trim_max_abs_diff is None else f"{p.trim_max_abs_diff:.1e}",
-            f"{p.trim_cosine.mean:.4f}",
-            f"{p.export_cosine.mean:.4f}",
-            f"{e2e.mean:.4f} / {e2e.p1:.4f} / {e2e.min:.4f}",
-            "passed" if p.passed else "[bold red]" + "; ".join(p.failures) + "[/]",
+            _cosine(p.trim_cosine.mean),
+            _cosine(p.export_cosine.mean),
+            *(
+                (
+                    _share(p.label_agreement),
+                    f"{p.max_probability_diff:.1e}" if p.max_probability_diff is not None else _DASH,
+                )
+                if classifier
+                else ()
+            ),
         )
-    for language in report.not_measured:
-        table.add_row(language, *["not measured"] * 6, "no text: pass --eval-text")
-    console.print(table)
+    if report.languages:
+        console.print(steps)
+        _key_list(
+            console,
+            [
+                ("identical", "share of sentences the trimmed tokenizer splits as the original"),
+                ("cos", "cosine of the two vectors: mean, 1st percentile (p1), minimum over the sentences"),
+                (
+                    "trim",
+                    "PyTorch trimmed vs original: largest difference of the last hidden states on "
+                    "identically split sentences (diff), mean cosine",
+                ),
+                ("export", "the bundle (ONNX, quantized) vs the PyTorch trimmed model, mean cosine"),
+                *(
+                    (
+                        ("same label", "share of sentences with the same top class"),
+                        ("prob. diff", "largest difference of a class probability"),
+                    )
+                    if classifier
+                    else ()
+                ),
+            ],
+        )
+    for p in report.languages:
+        if p.failures:
+            console.print(f"[bold red]{p.language}[/]: " + escape("; ".join(p.failures)))
+    if report.not_measured:
+        console.print(f"not measured (no text): {', '.join(report.not_measured)}: pass --eval-text LANG=PATH")
 
 
 # --- langtrim count ------------------------------------------------------------------------------------------
@@ -213,26 +370,38 @@ def count_results_json(results: Sequence[TokenStats], outs: Sequence[Path]) -> s
     return json.dumps([_row(stats, out) for stats, out in zip(results, outs, strict=True)], indent=2)
 
 
-def print_count_results(results: Sequence[TokenStats], outs: Sequence[Path], console: Console) -> None:
-    table = Table(title="token statistics")
-    for column in ("language", "lines counted", "lines skipped", "text", "tokens seen"):
-        table.add_column(column, justify="left" if column == "language" else "right")
-    table.add_column("file", overflow="fold")
-    for stats, out in zip(results, outs, strict=True):
-        row = _row(stats, out)
+def print_count_results(
+    results: Sequence[TokenStats], outs: Sequence[Path], console: Console, *, model: str | None = None
+) -> None:
+    """The statistics written, then the command that selects from them (`model`: count's MODEL, if given)."""
+    table = _table("token statistics", "language", "lines", "skipped", "text MB", "tokens seen", "vocabulary")
+    for stats in results:
         table.add_row(
             stats.language,
             f"{stats.n_lines:,}",
             f"{stats.n_skipped_lines:,}",
-            f"{stats.n_bytes / 1e6:,.1f} MB",
-            f"{row['tokens_seen']:,} of {stats.vocab_size:,}",
-            str(out),
+            f"{stats.n_bytes / 1e6:,.1f}",
+            f"{int(np.count_nonzero(stats.line_counts)):,}",
+            f"{stats.vocab_size:,}",
         )
     console.print(table)
+    _key_list(console, [(stats.language, str(out)) for stats, out in zip(results, outs, strict=True)])
     if results:
+        # One option a line, so the command copies whole from any terminal (only a path longer than the
+        # line itself runs past it).
+        options = [f"--languages {','.join(s.language for s in results)}"]
+        options += [
+            f"--corpus {shlex.quote(f'{s.language}={out}')}" for s, out in zip(results, outs, strict=True)
+        ]
+        console.print("select tokens from them, at any threshold and as often as needed (trim works too):")
         console.print(
-            "select tokens from them (any threshold, as often as needed): langtrim trim or pack with "
-            + " ".join(f"--corpus {s.language}={out}" for s, out in zip(results, outs, strict=True)),
+            " \\\n".join(
+                [
+                    "  langtrim pack" + (f" {shlex.quote(model)}" if model else ""),
+                    *(f"    {option}" for option in options),
+                ]
+            ),
             soft_wrap=True,
             highlight=False,
+            markup=False,
         )

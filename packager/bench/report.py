@@ -226,43 +226,41 @@ def markdown(results: Results) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+_CLI_METRICS = (  # (key, row label) of the CLI's table: the headline figures, units in the label
+    ("disk", "disk, MB"),
+    ("rss_after_first_mb", "peak RSS, MB"),
+    ("load_s", "load, s"),
+    ("cold_start_s", "cold start, s"),
+    ("short_p50_ms", "short p50, ms"),
+    ("long_p50_ms", "128 tok p50, ms"),
+    ("batch32_sentences_per_s", "batch 32, sent/s"),
+)
+
+
 def print_bench(results: Results, console: Console) -> None:
-    """The CLI's view: per thread count, each engine's medians and its ratio to PyTorch."""
+    """The CLI's view: per thread count, a row per figure and a column per engine (`langtrim bench` has
+    two, PyTorch and the bundle), each figure the median with its ratio to PyTorch; --json has the rest."""
     engines = engines_by_label(results)
+    repeats = results["settings"]["repeats"]
     for n in results["settings"]["threads"]:
-        table = Table(
-            title=f"{n} thread{'s' if n > 1 else ''} (medians of {results['settings']['repeats']} processes)"
-        )
-        for column in (
-            "engine",
-            "disk MB",
-            "peak RSS MB",
-            "load s",
-            "cold start s",
-            "short p50 ms",
-            "128 tok p50 ms",
-            "b32 sent/s",
-        ):
-            table.add_column(column, justify="left" if column == "engine" else "right")
-        for run in runs_at(results, n):
-            engine, summary = engines[run["engine"]], run["summary"]
+        runs = runs_at(results, n)
+        table = Table(title=f"{n} thread{'s' if n > 1 else ''}, medians of {repeats} processes")
+        table.add_column("", no_wrap=True)
+        for run in runs:
+            table.add_column(run["engine"], justify="right", no_wrap=True)
+        columns = []
+        for run in runs:
+            engine = engines[run["engine"]]
+            medians = {"disk": engine["disk_bytes"] / 1e6}
+            medians |= {key: figure["median"] for key, figure in run["summary"].items()}
             ratios = run["ratios"] if engine["kind"] != "torch" else {}
-            values = {
-                "disk": engine["disk_bytes"] / 1e6,
-                **{key: figure["median"] for key, figure in summary.items()},
-            }
-            keys = (
-                "disk",
-                "rss_after_first_mb",
-                "load_s",
-                "cold_start_s",
-                "short_p50_ms",
-                "long_p50_ms",
-                "batch32_sentences_per_s",
+            columns.append(
+                [
+                    number(medians[key]) + (f" ({ratios[key]:.1f}x)" if key in ratios else "")
+                    for key, _ in _CLI_METRICS
+                ]
             )
-            table.add_row(
-                run["engine"],
-                *(number(values[key]) + (f" ({ratios[key]:.1f}x)" if key in ratios else "") for key in keys),
-            )
+        for i, (_, label) in enumerate(_CLI_METRICS):
+            table.add_row(label, *(column[i] for column in columns))
         console.print(table)
     console.print("(x): how many times better than PyTorch at the same thread count")

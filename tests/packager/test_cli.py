@@ -1,13 +1,22 @@
-"""The `langtrim trim` command: its output, and one clear line (no traceback) for every bad input."""
+"""The `langtrim` command: reports that fit 80 columns, choices, completion, standard input, and one clear
+line (no traceback) for every bad input."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from langtrim.packager import cli
+from langtrim.packager.container import TOOLS
+from langtrim.packager.pack.quantize import EMBEDDING_MODES, OPTIMIZE_LEVELS, QUANTIZE_MODES
+from langtrim.packager.selection.choose import SOURCE_NAMES
 from langtrim.packager.trim import job as trim_job
+from langtrim.runtime.bundle import PARITY_FILE, bundle_digest, read_manifest
 from tests.support.cli import run_cli
 from tests.support.server import packed_bundle
 
@@ -186,3 +195,343 @@ def test_from_distil_starts_from_distilmbert(tmp_path, monkeypatch, capsys):
         ["trim", "--from-distil", "-l", "fr", "--out", str(tmp_path / "o")], monkeypatch, capsys
     )
     assert code == 1 and "'distilbert-base-multilingual-cased'" in stderr
+
+
+# --- every report fits 80 columns ---------------------------------------------------------------------------
+
+WIDTHS = (80, 200)  # an 80-column terminal, and a wide one: the reports must not spread over it
+
+
+def assert_fits_80_columns(output: str) -> None:
+    """Each line within 80 characters, each table header whole and on one line, each row on one line."""
+    lines = output.splitlines()
+    assert any(line.startswith("┏") for line in lines), f"no table in:\n{output}"
+    for i, line in enumerate(lines):
+        if line.startswith("error: "):
+            continue  # an error is one line, however long, so that it reads whole in a log
+        assert len(line) <= 80, f"{len(line)} characters: {line}"
+        if line.startswith("┏"):
+            assert lines[i + 1].startswith("┃") and lines[i + 2].startswith("┡"), (
+                f"header on 2+ lines: {line}"
+            )
+            assert "…" not in lines[i + 1], f"header cut: {lines[i + 1]}"
+        if line.startswith("│"):
+            assert line[1:].split("│")[0].strip(), f"a cell wrapped onto a second line:\n{output}"
+            assert "…" not in line, f"cell cut: {line}"
+
+
+@pytest.fixture
+def corpora(tmp_path, sentences, monkeypatch) -> list[str]:
+    """fr.txt and de.txt in the current directory (the temporary one): --corpus options as users write them."""
+    monkeypatch.chdir(tmp_path)
+    for language in ("fr", "de"):
+        Path(f"{language}.txt").write_text("\n".join(sentences(language)[:200]), encoding="utf-8")
+    return ["--corpus", "fr=fr.txt", "--corpus", "de=de.txt"]
+
+
+LENIENT_BUILD = [
+    "--threshold",
+    "0",
+    "--quantize",
+    "none",
+    "--quantize-embeddings",
+    "fp32",
+    "--optimize",
+    "none",
+]
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_pack_report_fits_80_columns(columns, tiny_models, corpora, monkeypatch, capsys):
+    # A gate no random model meets, so the report shows its longest form: FAILED rows and the misses.
+    args = ["pack", str(tiny_models["xlmr"]), "-l", "fr,de", *corpora, *LENIENT_BUILD, "--min-cosine", "1"]
+    code, stdout, stderr = run_cli(
+        [*args, "--allow-parity-failure", "--out", "bundle"], monkeypatch, capsys, columns=columns
+    )
+    assert code == 0, stderr
+    assert "FAILED" in stdout and "fr: mean cosine" in stdout
+    assert_fits_80_columns(stdout)
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+@pytest.mark.parametrize("kind", ["xlmr", "xlmr-classifier"])
+def test_parity_report_fits_80_columns(
+    columns, kind, tiny_models, sentences, tmp_path_factory, monkeypatch, capsys
+):
+    bundle = packed_bundle(kind, tiny_models, sentences, tmp_path_factory)
+    args = ["parity", str(bundle), "--against", str(tiny_models[kind]), "--min-cosine", "1"]
+    code, stdout, stderr = run_cli(args, monkeypatch, capsys, columns=columns)
+    # A random classifier's probabilities are all but uniform, so its cosines may reach 1.
+    assert code == (1 if "FAILED" in stdout else 0) and ("error: parity gate missed" in stderr) == bool(code)
+    assert "FAILED" in stdout or kind == "xlmr-classifier"
+    assert ("same label" in stdout) == (kind == "xlmr-classifier")
+    assert_fits_80_columns(stdout)
+    assert "parity against" not in stderr, "the report is printed once, on stdout"
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_pack_gate_failure_report_fits_80_columns(columns, tiny_models, corpora, monkeypatch, capsys):
+    args = ["pack", str(tiny_models["xlmr"]), "-l", "fr", corpora[0], corpora[1], *LENIENT_BUILD]
+    code, _, stderr = run_cli(
+        [*args, "--min-cosine", "1", "--out", "b"], monkeypatch, capsys, columns=columns
+    )
+    assert code == 1 and stderr.rstrip().splitlines()[-1].startswith("error: parity gate missed")
+    assert_fits_80_columns(stderr)
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_trim_report_fits_80_columns(columns, dry_run, tiny_models, corpora, monkeypatch, capsys):
+    # mbert: French from the corpus, German from the paper's lists (the longest source description).
+    args = ["trim", str(tiny_models["mbert"]), "-l", "fr,de", corpora[0], corpora[1], "--out", "trimmed"]
+    code, stdout, stderr = run_cli(
+        [*args, *(["--dry-run"] if dry_run else [])], monkeypatch, capsys, columns=columns
+    )
+    assert code == 0, stderr
+    assert "the paper's published list" in stdout and ("dry run" in stdout) == dry_run
+    assert_fits_80_columns(stdout)
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_count_report_fits_80_columns(columns, tiny_models, corpora, monkeypatch, capsys):
+    args = ["count", str(tiny_models["xlmr"]), *corpora, "--out", "statistics"]
+    code, stdout, stderr = run_cli(args, monkeypatch, capsys, columns=columns)
+    assert code == 0, stderr
+    assert_fits_80_columns(stdout)
+    assert_fits_80_columns(stdout + stderr)  # the progress bars too
+
+
+def test_count_prints_the_pack_command_that_selects_from_its_statistics(
+    tiny_models, corpora, monkeypatch, capsys
+):
+    model = str(tiny_models["xlmr"])
+    code, stdout, stderr = run_cli(["count", model, *corpora, "--out", "statistics"], monkeypatch, capsys)
+    assert code == 0, stderr
+    command = stdout[stdout.index("  langtrim pack") :].replace("\\\n", " ")
+    assert command.split() == [
+        "langtrim",
+        "pack",
+        model,
+        "--languages",
+        "fr,de",
+        "--corpus",
+        "fr=statistics/fr.npz",
+        "--corpus",
+        "de=statistics/de.npz",
+    ]
+    # ... and that command packs.
+    pack_args = [*command.split()[1:], *LENIENT_BUILD, "--min-cosine", "0", "--min-p1-cosine", "0"]
+    code, _, stderr = run_cli([*pack_args, "--max-unk-rate", "1", "--out", "bundle"], monkeypatch, capsys)
+    assert code == 0, stderr
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+@pytest.mark.parametrize("kind", ["xlmr", "xlmr-classifier"])
+def test_inspect_report_fits_80_columns(
+    columns, kind, tiny_models, sentences, tmp_path_factory, monkeypatch, capsys
+):
+    bundle = packed_bundle(kind, tiny_models, sentences, tmp_path_factory)
+    code, stdout, stderr = run_cli(["inspect", str(bundle)], monkeypatch, capsys, columns=columns)
+    assert code == 0, stderr
+    assert_fits_80_columns(stdout)
+
+
+@pytest.mark.parametrize(
+    "command", ["trim", "pack", "count", "parity", "embed", "inspect", "bench", "serve", "container"]
+)
+def test_help_fits_80_columns(command, monkeypatch, capsys):
+    code, stdout, _ = run_cli([command, "--help"], monkeypatch, capsys, columns=80)
+    assert code == 0 and stdout.startswith(("Usage: langtrim", "usage: langtrim"))
+    assert all(len(line) <= 80 for line in stdout.splitlines()), stdout
+    assert "…" not in stdout
+
+
+# --- inspect ------------------------------------------------------------------------------------------------
+
+
+def _row(stdout: str, first_cell: str) -> list[str]:
+    line = next(line for line in stdout.splitlines() if line.startswith(f"│ {first_cell} "))
+    return [cell.strip() for cell in line.strip("│").split("│")]
+
+
+def test_inspect_shows_the_parity_of_each_language(tiny_models, corpora, monkeypatch, capsys):
+    args = ["pack", str(tiny_models["xlmr"]), "-l", "fr,de", *corpora, *LENIENT_BUILD, "--min-cosine", "0"]
+    code, _, stderr = run_cli([*args, "--min-p1-cosine", "0", "--out", "bundle"], monkeypatch, capsys)
+    assert code == 0, stderr
+    parity = read_manifest(Path("bundle")).parity
+    assert parity is not None and set(parity["languages"]) == {"fr", "de"}
+    code, stdout, _ = run_cli(["inspect", "bundle"], monkeypatch, capsys)
+    assert code == 0
+    for language, figures in parity["languages"].items():
+        assert _row(stdout, language) == [
+            language,
+            f"{figures['identical_tokenization']:.1%}",
+            f"{figures['unk_rate']:.2%}",
+            f"{figures['cosine_mean']:.4f}",
+            f"{figures['cosine_p1']:.4f}",
+            f"{figures['cosine_min']:.4f}",
+            "passed" if figures["passed"] else "FAILED",
+        ]
+    assert "gates: cosine mean >= 0.0, p1 >= 0.0, unknown <= 0.01" in stdout
+
+
+def test_inspect_json_has_the_manifest_and_the_full_parity_report(
+    tiny_models, sentences, tmp_path_factory, monkeypatch, capsys
+):
+    bundle = packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+    code, stdout, _ = run_cli(["inspect", str(bundle), "--json"], monkeypatch, capsys)
+    shown = json.loads(stdout)
+    assert code == 0 and shown["digest"] == bundle_digest(bundle)
+    assert shown["parity"] == read_manifest(bundle).parity
+    assert shown["parity_report"] == json.loads((bundle / PARITY_FILE).read_text(encoding="utf-8"))
+    assert shown["parity_report"]["languages"][0]["export_cosine"]["mean"] > 0.99  # what the table leaves out
+
+
+# --- choices, completion ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "choices"),
+    [
+        ("pack", "--quantize", QUANTIZE_MODES),
+        ("pack", "--quantize-embeddings", EMBEDDING_MODES),
+        ("pack", "--optimize", OPTIMIZE_LEVELS),
+        ("pack", "--source", SOURCE_NAMES),
+        ("trim", "--source", SOURCE_NAMES),
+        ("container", "--tool", TOOLS),
+    ],
+)
+def test_help_lists_the_choices_of_an_option(command, option, choices, monkeypatch, capsys):
+    code, stdout, _ = run_cli([command, "--help"], monkeypatch, capsys, columns=80)
+    assert code == 0 and f"{option} <{'|'.join(choices)}>" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["pack", "--quantize", "int9"],
+            "Invalid value for '--quantize': .*'int9' is not one of 'none', 'int8'",
+        ),
+        (["trim", "--source", "web"], "Invalid value for '--source': .*'web' is not one of 'auto'"),
+        (["pack", "--no-such-option"], "No such option: --no-such-option"),
+        (["container", "bundle"], "Missing option '--tag'"),
+        (["embed", "bundle"], "Missing argument 'texts"),
+    ],
+)
+def test_usage_errors_are_one_line(args, message, monkeypatch, capsys):
+    import re
+
+    code, stdout, stderr = run_cli(args, monkeypatch, capsys)
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert re.search(message, lines[0]) and f"(see langtrim {args[0]} --help)" in lines[0]
+
+
+def _langtrim(env: dict[str, str], *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "langtrim"), *args],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
+
+
+def test_bash_completion_script_offers_commands_and_choices():
+    script = _langtrim({"_LANGTRIM_COMPLETE": "source_bash"})
+    assert script.returncode == 0 and b"complete -o default -F _langtrim_completion langtrim" in script.stdout
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash to run the completion script in")
+    for words, expected in [
+        ("langtrim pa", ["pack", "parity"]),
+        ("langtrim pack --quantize ''", list(QUANTIZE_MODES)),
+        ("langtrim pack --quantize int8-", ["int8-block"]),
+        ("langtrim container b --tool ''", list(TOOLS)),
+    ]:
+        # What bash does on <Tab>: the script's function fills COMPREPLY from the words typed so far.
+        completion = subprocess.run(
+            [
+                bash,
+                "--norc",
+                "-c",
+                f'eval "$SCRIPT"; COMP_WORDS=({words}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ));'
+                ' _langtrim_completion langtrim; printf "%s\\n" "${COMPREPLY[@]}"',
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SCRIPT": script.stdout.decode()},
+            timeout=120,
+        )
+        assert completion.stdout.split() == expected, (words, completion.stderr)
+
+
+def test_show_completion_prints_the_script_for_the_named_shell():
+    # The test switch typer reads makes --show-completion take the shell's name instead of detecting it.
+    shown = _langtrim({"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}, "--show-completion", "bash")
+    assert shown.returncode == 0 and b"_langtrim_completion" in shown.stdout
+
+
+# --- embed - ------------------------------------------------------------------------------------------------
+
+
+def _vectors(stdout: str) -> np.ndarray:
+    return np.asarray(json.loads(stdout))
+
+
+def test_embed_reads_standard_input_one_text_a_line(
+    tiny_models, sentences, tmp_path_factory, monkeypatch, capsys
+):
+    bundle = str(packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory))
+    code, stdout, stderr = run_cli(["embed", bundle, "Bonjour", "", "Merci"], monkeypatch, capsys)
+    assert code == 0, stderr
+    expected = _vectors(stdout)
+    for piped in [b"Bonjour\n\nMerci\n", b"Bonjour\r\n\r\nMerci", "\ufeffBonjour\n\nMerci\n".encode()]:
+        code, stdout, stderr = run_cli(["embed", bundle, "-"], monkeypatch, capsys, stdin=piped)
+        assert code == 0, stderr
+        assert np.array_equal(_vectors(stdout), expected), piped  # vector i is line i, the empty one too
+
+
+def test_embed_reads_a_real_pipe(tiny_models, sentences, tmp_path_factory):
+    bundle = str(packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory))
+    lines = sentences("fr")[:40]
+    piped = _langtrim({}, "embed", bundle, "-", stdin="\n".join(lines).encode() + b"\n")
+    assert piped.returncode == 0, piped.stderr
+    assert _vectors(piped.stdout.decode()).shape == (40, 32)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["-"], "Bonjour\nNoël\n".encode("latin-1"), "standard input is not UTF-8 (byte 0xeb on line 2)"),
+        (["-"], b"", "standard input is empty: pipe the texts in, one a line"),
+        (["-", "Bonjour"], b"Merci\n", "give - alone to read the texts from standard input"),
+    ],
+)
+def test_embed_bad_standard_input_is_one_line(
+    args, stdin, message, tiny_models, sentences, tmp_path_factory, monkeypatch, capsys
+):
+    bundle = str(packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory))
+    code, stdout, stderr = run_cli(["embed", bundle, *args], monkeypatch, capsys, stdin=stdin)
+    lines = stderr.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), stderr
+    assert stdout == ""
+
+
+# --- bench --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bench_table_fits_80_columns(tiny_models, sentences, tmp_path, tmp_path_factory, monkeypatch, capsys):
+    from langtrim.packager.bench.report import print_bench
+
+    bundle = packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
+    args = ["bench", str(bundle), "--against", str(tiny_models["xlmr"]), "--repeats", "1", "--threads", "1"]
+    code, stdout, stderr = run_cli([*args, "--out", str(tmp_path)], monkeypatch, capsys, columns=80)
+    assert code == 0, stderr
+    assert_fits_80_columns(stdout)
+    # The same results on a wide terminal (a second run would take as long again).
+    monkeypatch.setenv("COLUMNS", "200")
+    print_bench(json.loads((tmp_path / "bench.json").read_text()), cli.report_console())
+    assert_fits_80_columns(capsys.readouterr().out)
