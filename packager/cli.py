@@ -590,8 +590,9 @@ def serve(ctx: typer.Context) -> None:
 
     text-embeddings-inference and OpenAI compatible. The options are the server's own (python -m
     langtrim.runtime.server): see langtrim serve --help. Needs the serve extra: pip install
-    'langtrim[serve]'. Endpoints: POST /embed, /v1/embeddings, /classify; GET /health, /info, /metrics,
-    /openapi.json.
+    'langtrim[serve]'. Endpoints: text-embeddings-inference's (/embed, /embed_all, /similarity,
+    /predict, /tokenize, /decode, /info, /health, ...) and OpenAI's /v1/embeddings; GET /openapi.json
+    lists them.
 
     \b
     Example:
