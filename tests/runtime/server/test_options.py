@@ -119,6 +119,8 @@ def test_an_empty_variable_counts_as_unset() -> None:
         ("LANGTRIM_PORT", "70000", "LANGTRIM_PORT='70000' is not a TCP port"),
         ("LANGTRIM_THREADS", "two", "LANGTRIM_THREADS='two' is not a positive whole number: give e.g. 4"),
         ("LANGTRIM_MAX_TEXTS", "0", "LANGTRIM_MAX_TEXTS='0' is not a positive whole number"),
+        ("LANGTRIM_MAX_TEXTS", "²", "LANGTRIM_MAX_TEXTS='²' is not a positive whole number"),
+        ("LANGTRIM_PORT", "-1", "LANGTRIM_PORT='-1' is not a TCP port"),
         ("LANGTRIM_BATCHING", "maybe", "LANGTRIM_BATCHING='maybe' is not on or off: give 1 or 0"),
         ("LANGTRIM_LOG_LEVEL", "loud", "LANGTRIM_LOG_LEVEL='loud' is not one of critical, error, warning"),
     ],
