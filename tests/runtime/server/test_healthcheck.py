@@ -77,8 +77,10 @@ def test_the_health_check_passes_on_the_configured_port_and_fails_on_another(emb
         other = free_port()
     env = {**os.environ, "LANGTRIM_BUNDLE": str(embedding_bundle), "LANGTRIM_PORT": str(port)}
     with running_server([*SERVER_MODULE, "--threads", "1"], port, env=env):
+        # a proxy in the container's environment must not take the loopback probe elsewhere
+        proxied = {**env, "http_proxy": "http://127.0.0.1:9", "no_proxy": "", "NO_PROXY": ""}
         healthy = subprocess.run(
-            HEALTHCHECK, env=env, capture_output=True, text=True, timeout=60, check=False
+            HEALTHCHECK, env=proxied, capture_output=True, text=True, timeout=60, check=False
         )
         assert (healthy.returncode, healthy.stderr) == (0, "")
         elsewhere = subprocess.run(
