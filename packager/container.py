@@ -19,7 +19,14 @@ from langtrim.runtime.errors import LangtrimError, UsageError
 
 TOOLS = ("docker", "podman")
 # What docker/Dockerfile copies from the context, besides the bundle.
-_SOURCES = ("pyproject.toml", "README.md", "runtime", "packager", "docker/Dockerfile")
+_SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "runtime",
+    "packager",
+    "docker/Dockerfile",
+    "docker/constraints.txt",
+)
 _STAGED_BUNDLE = "bundle"
 
 

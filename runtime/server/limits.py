@@ -12,7 +12,8 @@ from langtrim.runtime.errors import UsageError
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """What one request may ask and how much work may wait; over a limit the server answers 413 or 503.
+    """What one request may ask and how much work may wait; over a limit the server answers 422 (413 for the
+    body's bytes), and 429 when full.
 
     Together they bound what the server holds: bodies are read before admission, each within
     body_timeout_seconds, on at most max_connections connections (so at most max_connections x
@@ -23,7 +24,7 @@ class ServerLimits:
     max_texts: int = 128  # texts per request
     max_text_chars: int = 8192  # characters per text (Unicode code points)
     max_body_bytes: int = 4 * 1024 * 1024  # request body
-    max_inflight: int = 64  # requests admitted (waiting or running); more get 503 + Retry-After
+    max_inflight: int = 64  # requests admitted (waiting or running); more get 429 + Retry-After
     max_batch_texts: int = 256  # texts one round of the batcher may take from several requests
     max_batch_tokens: int = 16_384  # tokens one request may have the model run (text-embeddings-inference's)
     header_timeout_seconds: int = 10  # to receive a request's headers; slower connections are closed

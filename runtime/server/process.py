@@ -3,29 +3,23 @@
     python -m langtrim.runtime.server BUNDLE [--host 127.0.0.1] [--port 8080] [--threads N]
 
 `main` needs only the runtime and the `serve` extra (no typer, no torch), so the container runs it directly;
-`langtrim serve` hands its arguments to `main`, so both take the same options. The application itself is
-`app.create_app`.
+`langtrim serve` hands its arguments to `main`, so both take the same options, defined in `options` (each
+also an environment variable). The application itself is `app.create_app`.
 """
 
-import argparse
 import errno
 import logging
-import os
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from langtrim.runtime.errors import LangtrimError, UsageError
 from langtrim.runtime.server.app import create_app
 from langtrim.runtime.server.limits import DEFAULT_LIMITS, ServerLimits
+from langtrim.runtime.server.options import DEFAULT_HOST, DEFAULT_PORT, LIMIT_NAMES, PROG, parse_options
 
 logger = logging.getLogger(__name__)
-
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
 
 
 def serve(
@@ -114,106 +108,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-# What one request may ask, as options: (ServerLimits field, help). Their defaults are ServerLimits'.
-_LIMIT_OPTIONS = (
-    ("max_texts", "texts per request; more is 413"),
-    ("max_text_chars", "characters per text; more is 413"),
-    ("max_body_bytes", "request body bytes; more is 413"),
-    ("max_inflight", "requests admitted at once; more get 503 with Retry-After"),
-    ("max_batch_tokens", "tokens one request may have the model run; more is 413"),
-    ("header_timeout_seconds", "seconds to receive a request's headers; slower connections are closed"),
-    ("body_timeout_seconds", "seconds to receive a request body; slower is 408"),
-    ("max_connections", "open connections; more get 503"),
-)
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-
-
-class _OneLineErrors(argparse.ArgumentParser):
-    """An option error is one line on stderr (exit 2), like every other error of langtrim, not the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
-def _port(value: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port: give a number from 1 to 65535")
-    return int(value)
-
-
-def argument_parser(prog: str = "python -m langtrim.runtime.server") -> argparse.ArgumentParser:
-    """The server's options: the one definition behind both `python -m langtrim.runtime.server` and
-    `langtrim serve`, which hands its arguments here."""
-    parser = _OneLineErrors(
-        prog=prog,
-        description="Serve a bundle over HTTP (text-embeddings-inference and OpenAI compatible), without torch.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("bundle", type=Path, help="a bundle directory written by langtrim pack")
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="address to listen on (0.0.0.0 accepts other machines)"
-    )
-    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="TCP port")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="onnxruntime intra-op threads (None: one per core)"
-    )
-    parser.add_argument(
-        "--batching",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the texts of requests that wait together in one inference",
-    )
-    for name, description in _LIMIT_OPTIONS:
-        variable = f"LANGTRIM_{name.upper()}"
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=int,
-            default=os.environ.get(variable, str(getattr(DEFAULT_LIMITS, name))),  # argparse applies `type`
-            help=f"{description}; default: ${variable} or %(default)s",
-        )
-    parser.add_argument(
-        "--truncate",
-        action=argparse.BooleanOptionalAction,
-        default=DEFAULT_LIMITS.auto_truncate,
-        help="truncate texts over the model's max_length unless a request says otherwise",
-    )
-    parser.add_argument(
-        "--bundle-digest",
-        default=os.environ.get("LANGTRIM_BUNDLE_DIGEST") or None,
-        help="serve only the bundle with this digest (sha256:..., as `langtrim inspect` prints); "
-        "default: $LANGTRIM_BUNDLE_DIGEST",
-    )
-    # These two read their variables after parsing (`main`): a key in a default would be printed by --help,
-    # and an appending option would add to a default list instead of replacing it.
-    parser.add_argument(
-        "--api-key",
-        help="require Authorization: Bearer KEY on every route but /health; default: $LANGTRIM_API_KEY",
-    )
-    parser.add_argument(
-        "--cors-allow-origin",
-        action="append",
-        help='a browser origin allowed to call the server ("*" for any), repeatable; none by default; '
-        "default: $LANGTRIM_CORS_ALLOW_ORIGIN (comma-separated)",
-    )
-    parser.add_argument(
-        "--access-log",
-        action=argparse.BooleanOptionalAction,
-        default=os.environ.get("LANGTRIM_ACCESS_LOG", "") == "1",
-        help="log one line per request, with its x-request-id; default: $LANGTRIM_ACCESS_LOG=1",
-    )
-    parser.add_argument(
-        "--log-level", default="info", choices=LOG_LEVELS, help="uvicorn's and langtrim's log level"
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None, prog: str = "python -m langtrim.runtime.server") -> None:
-    """Parse the options, serve, and report a problem the user can fix as one line with exit status 1."""
-    args = argument_parser(prog).parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = PROG) -> None:
+    """Read the options (command line, then environment), serve, and report a problem the user can fix as
+    one line: exit status 2 for a bad option or variable, 1 for anything else (a bad bundle, a port in use)."""
+    args = parse_options(argv, prog)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(name)s: %(message)s")
     try:
         limits = ServerLimits(
-            **{name: getattr(args, name) for name, _ in _LIMIT_OPTIONS}, auto_truncate=args.truncate
+            **{name: getattr(args, name) for name in LIMIT_NAMES}, auto_truncate=args.truncate
         )
         serve(
             args.bundle,
@@ -223,10 +125,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m langtrim.runtime.
             limits=limits,
             batching=args.batching,
             log_level=args.log_level,
-            bundle_digest=args.bundle_digest,
-            api_key=args.api_key or os.environ.get("LANGTRIM_API_KEY") or None,
-            cors_origins=args.cors_allow_origin
-            or [origin for origin in os.environ.get("LANGTRIM_CORS_ALLOW_ORIGIN", "").split(",") if origin],
+            bundle_digest=args.bundle_digest or None,
+            api_key=args.api_key or None,
+            cors_origins=args.cors_allow_origin,
             access_log=args.access_log,
         )
     except LangtrimError as error:

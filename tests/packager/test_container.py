@@ -54,9 +54,8 @@ def test_the_context_holds_the_dockerfile_the_source_and_the_bundle_only(
     assert argv[:2] == ["build", "-f"] and argv[2].endswith("docker/Dockerfile")
     assert "BUNDLE=bundle" in argv and "BASE=localhost/debian-py:bookworm" in argv and "langtrim-test" in argv
     files = (fake_docker / "files").read_text().splitlines()
-    assert {"./pyproject.toml", "./README.md", "./docker/Dockerfile", "./runtime/server/process.py"} <= set(
-        files
-    )
+    sources = {"./pyproject.toml", "./README.md", "./docker/Dockerfile", "./docker/constraints.txt"}
+    assert sources | {"./runtime/server/process.py", "./runtime/server/healthcheck.py"} <= set(files)
     assert {f"./bundle/{p.name}" for p in bundle.iterdir()} <= set(files)
     assert not [f for f in files if f.startswith(("./.venv", "./.git/", "./tests/")) or "__pycache__" in f]
     assert (built.tool, built.size_bytes) == ("docker", 453_000_000)
@@ -136,3 +135,20 @@ def test_only_the_files_the_manifest_lists_enter_the_image(
     build_container(copy, "langtrim-test")
     files = (fake_docker / "files").read_text().splitlines()
     assert "./bundle/.notes" not in files and "./bundle/manifest.json" in files
+
+
+def test_the_context_holds_every_source_the_dockerfile_copies(fake_docker: Path, bundle: Path) -> None:
+    """A COPY added to docker/Dockerfile without staging its source would break only `langtrim container`."""
+    from langtrim.packager.container import source_root
+
+    copies = [
+        line.split()[1:-1]
+        for line in (source_root() / "docker" / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from=" not in line
+    ]
+    sources = {source for words in copies for source in words if source != "${BUNDLE}"}
+    assert {"pyproject.toml", "docker/constraints.txt", "runtime"} <= sources
+    build_container(bundle, "langtrim-test")
+    files = (fake_docker / "files").read_text().splitlines()
+    for source in sources:
+        assert any(f == f"./{source}" or f.startswith(f"./{source}/") for f in files), source
