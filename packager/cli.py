@@ -617,7 +617,10 @@ def container(
         ContainerTool | None, typer.Option(help="The container client (default: the first found).")
     ] = None,
     base: Annotated[
-        str | None, typer.Option(help="Base image with python3 >= 3.10 (default: python:3.12-slim).")
+        str | None,
+        typer.Option(
+            help="Base image with python3 >= 3.11, as the pinned dependencies need (default: python:3.12-slim)."
+        ),
     ] = None,
 ) -> None:
     """Build a container image serving a bundle.
