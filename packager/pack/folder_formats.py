@@ -12,8 +12,8 @@ So an embedding bundle also carries, all derived from the manifest's fields:
     config_sentence_transformers.json   the prompts, e.g. {"query": "query: ", "passage": "passage: "}
     sentence_bert_config.json           max_seq_length = the manifest's max_length
 
-and every bundle's tokenizer.json truncates to max_length and pads a batch to its longest text with the
-bundle's pad token, so `Tokenizer.from_file` alone gives input the graph accepts. Module names are the `sentence_transformers.models.*`
+and every bundle's tokenizer.json truncates to max_length (and does not pad), so `Tokenizer.from_file`
+alone gives input the graph accepts, whatever the text's length. Module names are the `sentence_transformers.models.*`
 ones every hub model uses: sentence-transformers 2.x to 5.x resolves them.
 """
 
@@ -38,14 +38,13 @@ def write_folder_files(
     max_length: int,
     prompts: Mapping[str, str],
     dimension: int,
-    pad_token: str | None,
 ) -> None:
     """Write the files above into a bundle being packed (before its manifest, which lists and hashes them).
 
     `dimension` is the hidden size (Pooling's word_embedding_dimension). A text-classification bundle gets
     only the tokenizer settings: sentence-transformers' modules describe an embedding model.
     """
-    set_tokenizer_limits(directory / bundle.TOKENIZER_FILE, max_length, pad_token)
+    set_tokenizer_limits(directory / bundle.TOKENIZER_FILE, max_length)
     if task != bundle.FEATURE_EXTRACTION:
         return
     modules = [
@@ -76,20 +75,17 @@ def write_folder_files(
         path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def set_tokenizer_limits(path: Path, max_length: int, pad_token: str | None) -> None:
-    """Make tokenizer.json truncate to `max_length` and pad to the longest text of a batch with `pad_token`,
-    keeping the directions it had.
+def set_tokenizer_limits(path: Path, max_length: int) -> None:
+    """Make tokenizer.json truncate to `max_length` (keeping its direction) and not pad.
 
     A source's own settings may be for another length (all-MiniLM-L6-v2's pads every text to 128 and cuts
-    at 128, where the bundle takes 512). Libraries that set their own limits (transformers, fastembed, the
-    Encoder) override both, so this changes nothing for them.
+    at 128, where the bundle takes 512). No padding, as the Encoder tokenizes: `encode_batch` then gives each
+    text's true token count, which callers count usage with; who batches pads with the pad token of
+    tokenizer_config.json. Libraries that set their own limits (transformers, fastembed, the Encoder)
+    override both, so this changes nothing for them.
     """
     tokenizer = Tokenizer.from_file(str(path))
-    truncation, padding = tokenizer.truncation or {}, tokenizer.padding or {}
-    tokenizer.enable_truncation(max_length=max_length, direction=truncation.get("direction", "right"))
-    pad_id = tokenizer.token_to_id(pad_token) if pad_token is not None else None
-    if pad_token is not None and pad_id is not None:
-        tokenizer.enable_padding(
-            direction=padding.get("direction", "right"), pad_id=pad_id, pad_token=pad_token
-        )
+    direction = (tokenizer.truncation or {}).get("direction", "right")
+    tokenizer.enable_truncation(max_length=max_length, direction=direction)
+    tokenizer.no_padding()
     tokenizer.save(str(path))

@@ -69,9 +69,8 @@ def _source_record(report: TrimReport, source_dir: Path) -> bundle.SourceModel:
     return bundle.SourceModel(report.model, report.model_description, revision=revision, sha256=str(sha256))
 
 
-def _write_hf_files(staging: Path, trimmed_dir: Path, config: dict[str, Any], max_length: int) -> str | None:
-    """config.json, tokenizer files and the id map: a bundle is also a plain Hugging Face ONNX folder.
-    Returns the pad token's text, if one was found."""
+def _write_hf_files(staging: Path, trimmed_dir: Path, config: dict[str, Any], max_length: int) -> None:
+    """config.json, tokenizer files and the id map: a bundle is also a plain Hugging Face ONNX folder."""
     shutil.copy2(trimmed_dir / "config.json", staging / bundle.HF_CONFIG_FILE)
     shutil.copy2(trimmed_dir / "tokenizer.json", staging / bundle.TOKENIZER_FILE)
     shutil.copy2(trimmed_dir / ID_MAP_FILE, staging / bundle.ID_MAP_FILE)
@@ -93,9 +92,6 @@ def _write_hf_files(staging: Path, trimmed_dir: Path, config: dict[str, Any], ma
     if not specials:
         specials = {key: tokenizer_config[key] for key in tokenizer_config if key.endswith("_token")}
     (staging / bundle.HF_SPECIAL_TOKENS_FILE).write_text(json.dumps(specials, indent=2, ensure_ascii=False))
-    pad = tokenizer_config.get("pad_token")
-    pad = pad.get("content") if isinstance(pad, dict) else pad  # an AddedToken: {"content": "[PAD]", ...}
-    return pad if isinstance(pad, str) and pad else None
 
 
 def _original_model_dir(source: ModelSource, report: TrimReport, allow_pickle: bool) -> Path:
@@ -163,7 +159,7 @@ def run_pack(
         with atomic_output_dir(out, force=force) as staging:
             build_onnx_variant(exported.onnx_path, staging / bundle.MODEL_FILE, variant, config=config)
             max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
-            pad_token = _write_hf_files(staging, trimmed_dir, config, max_length)
+            _write_hf_files(staging, trimmed_dir, config, max_length)
             usage = usage_of(source_dir, is_default=source.is_default)
             write_folder_files(
                 staging,
@@ -173,7 +169,6 @@ def run_pack(
                 max_length=max_length,
                 prompts=usage.prompts,
                 dimension=int(config[architecture(config).hidden_key]),
-                pad_token=pad_token,
             )
             labels = [
                 label for _, label in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())

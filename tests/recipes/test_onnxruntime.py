@@ -17,7 +17,9 @@ def _embed(bundle, texts: list[str]) -> np.ndarray:
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     session = onnxruntime.InferenceSession(str(bundle / "model.onnx"))  # default options
-    tokenizer = Tokenizer.from_file(str(bundle / "tokenizer.json"))  # truncates to max_length, pads a batch
+    tokenizer = Tokenizer.from_file(str(bundle / "tokenizer.json"))  # truncates to max_length
+    pad = json.loads((bundle / "tokenizer_config.json").read_text())["pad_token"]
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id(pad), pad_token=pad)  # for batches
     encodings = tokenizer.encode_batch(texts)
     ids = np.array([e.ids for e in encodings])
     mask = np.array([e.attention_mask for e in encodings])
