@@ -11,6 +11,12 @@ A bundle is a directory:
                              Hugging Face ONNX-folder files, so optimum's ORTModelForFeatureExtraction loads
                              the bundle too; tokenizer_config.json holds model_max_length and the pad token
     parity.json              optional: the parity report a later step writes (see `record_parity`)
+    modules.json, 1_Pooling/config.json, config_sentence_transformers.json, sentence_bert_config.json
+                             embedding bundles only: sentence-transformers' modules (Transformer, Pooling,
+                             Normalize when the manifest normalizes), pooling, prompts and max_seq_length,
+                             so `SentenceTransformer(bundle, backend="onnx")` makes the Encoder's vectors.
+                             Optional: bundles packed before they were added lack them and load as before
+                             (the runtime reads the manifest, not these).
 
 Any other file the packager adds (vocab.txt, ...) is listed and verified like these.
 Everything here is explicit JSON: no pickle, nothing that runs code when a bundle is read. A newer langtrim
@@ -43,6 +49,11 @@ PARITY_FILE = "parity.json"
 HF_CONFIG_FILE = "config.json"
 HF_TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 HF_SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+# sentence-transformers' folder files (optional: bundles packed before they were written lack them).
+ST_MODULES_FILE = "modules.json"
+ST_POOLING_FILE = "1_Pooling/config.json"
+ST_CONFIG_FILE = "config_sentence_transformers.json"
+ST_MODEL_CONFIG_FILE = "sentence_bert_config.json"
 # Files every v1 bundle has besides the manifest; write_manifest refuses a directory without them.
 REQUIRED_FILES = (
     MODEL_FILE,

@@ -40,9 +40,11 @@ TruncationSide = Literal["right", "left"]
 TRUNCATION_SIDES: tuple[TruncationSide, ...] = ("right", "left")
 _INTEGER_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 # Graph rewrites onnxruntime must not apply when it loads a bundle. Its CPU SkipLayerNormalization kernel is
-# slower than the Add + LayerNormalization it replaces (benchmarks/runtime_profile.py), and without the
-# fusion the results are the same to 4 decimals of cosine. A bundle packed with --optimize fused has the
-# fused nodes in its file: this cannot undo them.
+# slower than the Add + LayerNormalization it replaces (benchmarks/runtime_profile.py). Bundles packed now
+# write those Adds as Sums, which the fusion does not match, so a default session elsewhere computes what
+# the Encoder computes (packager/pack/default_session.py); this keeps bundles packed before that fast and
+# their vectors as measured. A bundle packed with --optimize fused has the fused nodes in its file: this
+# cannot undo them.
 _DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 # Most padded positions (texts x longest) one onnxruntime run takes. Texts are sorted by length and cut into
 # runs of similar length, so padding costs almost nothing, and no run is so large that its activations spill

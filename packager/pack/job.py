@@ -13,6 +13,7 @@ from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.families import PROVENANCE_FILE, architecture, usage_of
 from langtrim.packager.models.sources import ModelSource
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir, remove_stale, staging_prefix
+from langtrim.packager.pack.folder_formats import write_folder_files
 from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
 from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.packager.selection.choose import SelectionSettings
@@ -160,6 +161,15 @@ def run_pack(
             max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
             _write_hf_files(staging, trimmed_dir, config, max_length)
             usage = usage_of(source_dir, is_default=source.is_default)
+            write_folder_files(
+                staging,
+                task=exported.task,  # type: ignore[arg-type]
+                pooling=usage.pooling,
+                normalize=usage.normalize,
+                max_length=max_length,
+                prompts=usage.prompts,
+                dimension=int(config[architecture(config).hidden_key]),
+            )
             labels = [
                 label for _, label in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())
             ]

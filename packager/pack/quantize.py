@@ -38,6 +38,7 @@ import numpy as np
 
 from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.models.families import ARCHITECTURES
+from langtrim.packager.pack.default_session import rewrite_for_default_sessions
 from langtrim.packager.pack.export import quiet_libraries
 from langtrim.runtime.errors import UsageError
 
@@ -404,6 +405,9 @@ def build_onnx_variant(
 ) -> VariantResult:
     """Optimize, then quantize, the fp32 export `src` into `dst` as `settings` say: the one call `pack` makes.
 
+    Last, the residual Adds become Sums (`default_session.py`), so that onnxruntime with default options
+    gives the Encoder's vectors.
+
     `config` is the model's config.json contents, needed for --optimize fused (model type, heads, hidden size).
     """
     src, dst = Path(src), Path(dst)
@@ -434,6 +438,7 @@ def build_onnx_variant(
             file_bytes = result.file_bytes
         else:
             file_bytes = optimized.file_bytes
+    rewrite_for_default_sessions(dst)  # last: a default onnxruntime session then runs what the Encoder runs
     return VariantResult(
         onnx_path=dst, settings=settings, fused_operators=optimized.fused_operators, file_bytes=file_bytes
     )

@@ -14,6 +14,7 @@ import pytest
 
 from langtrim.packager.container import build_command, build_container, find_tool
 from langtrim.runtime import BundleError, LangtrimError, UsageError
+from langtrim.runtime.bundle import regular_files
 from tests.support.server import packed_bundle
 
 FAKE_DOCKER = """#!/bin/sh
@@ -56,7 +57,8 @@ def test_the_context_holds_the_dockerfile_the_source_and_the_bundle_only(
     files = (fake_docker / "files").read_text().splitlines()
     sources = {"./pyproject.toml", "./README.md", "./docker/Dockerfile", "./docker/constraints.txt"}
     assert sources | {"./runtime/server/process.py", "./runtime/server/healthcheck.py"} <= set(files)
-    assert {f"./bundle/{p.name}" for p in bundle.iterdir()} <= set(files)
+    assert "1_Pooling/config.json" in regular_files(bundle)  # files in a sub-folder are staged too
+    assert {f"./bundle/{name}" for name in regular_files(bundle)} <= set(files)
     assert not [f for f in files if f.startswith(("./.venv", "./.git/", "./tests/")) or "__pycache__" in f]
     assert (built.tool, built.size_bytes) == ("docker", 453_000_000)
 

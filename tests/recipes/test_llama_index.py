@@ -2,7 +2,7 @@
 
 from llama_index.embeddings.text_embeddings_inference import TextEmbeddingsInference
 
-from tests.recipes.conftest import cosines
+from tests.support.recipes import cosines
 
 
 def test_llama_index_tei_embeddings_get_the_encoders_vectors(served, sentences) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import openai
 import pytest
 
-from tests.recipes.conftest import MAX_TEXTS, cosines
+from tests.support.recipes import MAX_TEXTS, cosines
 
 
 @pytest.fixture(scope="module")
