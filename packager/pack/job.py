@@ -13,6 +13,7 @@ from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.families import PROVENANCE_FILE, architecture, usage_of
 from langtrim.packager.models.sources import ModelSource
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir, remove_stale, staging_prefix
+from langtrim.packager.pack.calibration import calibration_ids
 from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
 from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.packager.selection.choose import SelectionSettings
@@ -155,11 +156,27 @@ def run_pack(
         progress("exporting to ONNX")
         exported = export_onnx(trimmed_dir, work / "onnx")
         progress(f"optimizing and quantizing ({variant.name})")
+        max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
+        usage = usage_of(source_dir, is_default=source.is_default)
+        calibration = (
+            calibration_ids(
+                trimmed_dir / bundle.TOKENIZER_FILE,
+                report.languages,
+                list(usage.prompts.values()),
+                max_length,
+            )
+            if variant.quantize == "int8"
+            else []
+        )
         with atomic_output_dir(out, force=force) as staging:
-            build_onnx_variant(exported.onnx_path, staging / bundle.MODEL_FILE, variant, config=config)
-            max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
+            build_onnx_variant(
+                exported.onnx_path,
+                staging / bundle.MODEL_FILE,
+                variant,
+                config=config,
+                calibration_ids=calibration,
+            )
             _write_hf_files(staging, trimmed_dir, config, max_length)
-            usage = usage_of(source_dir, is_default=source.is_default)
             labels = [
                 label for _, label in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())
             ]

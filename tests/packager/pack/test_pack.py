@@ -166,10 +166,8 @@ def test_inspect_and_embed_commands(tiny_models, sentences, tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_default_int8_bundle_meets_size_and_cosine_targets(model_dir, tmp_path):
-    out = tmp_path / "en-fr-de"
-    source = ModelSource(model_dir, "multilingual-e5-small", "default", is_default=True)
-    report = run_pack(source, parse_languages("en,fr,de"), out=out)
+def test_default_int8_bundle_meets_size_and_cosine_targets(default_bundle):
+    out, report = default_bundle
     assert report.bundle_mb <= 40
     for language in report.parity.languages:
         assert language.end_to_end_cosine.mean >= 0.99, language
