@@ -69,6 +69,8 @@ def largest_values(
 
     if not ids:
         raise SelectionError("--quantize int8 needs calibration sentences, got none")
+    if not tensors:
+        return {}
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     known = {output.name for output in probe.graph.output}

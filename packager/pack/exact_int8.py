@@ -92,6 +92,7 @@ def quantize_exact_int8(
     row_zero_points = "int8_row_zero_points"  # [batch, seq, 1] of 128, built once from the first row scales
     quantized: dict[str, tuple[str, str]] = {}  # input -> (uint8 tensor, its scale)
     removed: set[str] = set()
+    done_weights: set[str] = set()
     rewritten: list[Any] = []
 
     def quantize_input(name: str, width: int) -> tuple[str, str]:
@@ -155,11 +156,14 @@ def quantize_exact_int8(
         source, weight_name = node.input
         weight = numpy_helper.to_array(initializers[weight_name]).astype(np.float32)  # [in, out]
         values, scale = quantize_input(source, weight.shape[0])
-        column_scales = np.abs(weight).max(axis=0) / levels_max
-        column_scales[column_scales == 0] = 1.0
-        levels = np.clip(np.rint(weight / column_scales), -levels_max, levels_max).astype(np.int8)
-        q_weight = constant_tensor(f"{weight_name}_int8", levels)
-        q_scales = constant_tensor(f"{weight_name}_int8_scales", column_scales.astype(np.float32))
+        q_weight, q_scales = f"{weight_name}_int8", f"{weight_name}_int8_scales"
+        if weight_name not in done_weights:  # a weight two MatMuls share is stored once
+            done_weights.add(weight_name)
+            column_scales = np.abs(weight).max(axis=0) / levels_max
+            column_scales[column_scales == 0] = 1.0
+            levels = np.clip(np.rint(weight / column_scales), -levels_max, levels_max).astype(np.int8)
+            constant_tensor(q_weight, levels)
+            constant_tensor(q_scales, column_scales.astype(np.float32))
         output, bias = node.output[0], None
         after = consumers.get(output, [])
         if len(after) == 1 and after[0].op_type == "Add":  # the layer's bias: folded into the product
