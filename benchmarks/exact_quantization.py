@@ -86,7 +86,7 @@ def held_out() -> list[str]:
     from langtrim.packager.pack.calibration import CALIBRATION_SENTENCES
     from langtrim.packager.shipped_text import shipped_sentences
 
-    return [s for language in LANGUAGES for s in shipped_sentences(language)[CALIBRATION_SENTENCES:]]
+    return [s for language in LANGUAGES for s in (shipped_sentences(language) or [])[CALIBRATION_SENTENCES:]]
 
 
 def _qdq(src: Path, dst: Path, ids: list[np.ndarray]) -> None:

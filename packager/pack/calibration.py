@@ -1,7 +1,7 @@
 """The sentences and the ranges `--quantize int8` fixes its activation scales from, at pack time.
 
-The first `CALIBRATION_SENTENCES` shipped Tatoeba sentences of each of the bundle's languages, with the
-model's prompts, run one at a time through the float graph (alone, so no padding widens a range): the largest
+The first `CALIBRATION_SENTENCES` shipped Tatoeba sentences of each of the bundle's languages (or, for a
+language langtrim ships none for, the first lines of its `--eval-text`), with the model's prompts, run one at a time through the float graph (alone, so no padding widens a range): the largest
 |value| each quantized MatMul input takes is its range. benchmarks/exact_quantization.py measures quality on
 the shipped sentences after these, which the ranges never saw.
 """
@@ -9,7 +9,8 @@ the shipped sentences after these, which the ranges never saw.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +26,40 @@ logger = logging.getLogger(__name__)
 CALIBRATION_SENTENCES = 200
 
 
-def calibration_texts(languages: Sequence[str]) -> list[str]:
-    """The first CALIBRATION_SENTENCES shipped sentences of each language, in language order."""
+def calibration_texts(
+    languages: Sequence[str], eval_texts: Mapping[str, Sequence[str]] | None = None
+) -> list[str]:
+    """The first CALIBRATION_SENTENCES shipped sentences of each language, in language order; for a language
+    langtrim ships none for, the first lines of its `--eval-text` files (LANG -> paths), if given."""
+    from langtrim.packager.counting.inputs import iter_lines
+
     texts: list[str] = []
     missing = []
     for language in languages:
-        sentences = shipped_sentences(language)[:CALIBRATION_SENTENCES]
+        sentences = (shipped_sentences(language) or [])[:CALIBRATION_SENTENCES]
+        if not sentences and language in (eval_texts or {}):
+            lines = (line.strip() for line in iter_lines((eval_texts or {})[language]))
+            sentences = list(islice((line for line in lines if line), CALIBRATION_SENTENCES))
         if not sentences:
             missing.append(language)
         texts.extend(sentences)
     if not texts:
         raise SelectionError(
-            f"--quantize int8 measures activation ranges on the sentences langtrim ships, and it ships none for "
-            f"{', '.join(missing)}: use --quantize int8-dynamic (vectors then depend on their batch) or int8-block"
+            f"--quantize int8 measures activation ranges on real sentences, and langtrim ships none for "
+            f"{', '.join(missing)}: give some with --eval-text LANG=PATH, or use --quantize int8-dynamic "
+            "(vectors then depend on their batch)"
         )
     if missing:
-        logger.warning("no shipped sentences for %s: calibrating on the other languages'", ", ".join(missing))
+        logger.warning("no sentences for %s: calibrating on the other languages'", ", ".join(missing))
     return texts
 
 
 def calibration_ids(
-    tokenizer_file: Path, languages: Sequence[str], prompts: Sequence[str], max_length: int
+    tokenizer_file: Path,
+    languages: Sequence[str],
+    prompts: Sequence[str],
+    max_length: int,
+    eval_texts: Mapping[str, Sequence[str]] | None = None,
 ) -> list[np.ndarray]:
     """Token ids (special tokens included, cut to `max_length`) of the calibration sentences, each with one
     of the model's `prompts` in turn (e5's "query: " and "passage: "), as the served bundle will see them."""
@@ -55,7 +69,9 @@ def calibration_ids(
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length)
     prefixes = list(prompts) or [""]
-    texts = [prefixes[i % len(prefixes)] + text for i, text in enumerate(calibration_texts(languages))]
+    texts = [
+        prefixes[i % len(prefixes)] + text for i, text in enumerate(calibration_texts(languages, eval_texts))
+    ]
     return [np.asarray(encoding.ids, dtype=np.int64) for encoding in tokenizer.encode_batch(texts)]
 
 

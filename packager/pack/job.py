@@ -164,6 +164,7 @@ def run_pack(
                 report.languages,
                 list(usage.prompts.values()),
                 max_length,
+                eval_texts,
             )
             if variant.quantize == "int8"
             else []
