@@ -251,7 +251,8 @@ def pack(
     quantize: Annotated[
         QuantizeMode,
         typer.Option(
-            help="Weights: none is fp32, int8 dynamic (fastest), int8-block MatMulNBits (closest to fp32)."
+            help="Weights: none is fp32, int8 (fast, batch-invariant vectors), int8-dynamic (the former "
+            "default: vectors vary with their batch), int8-block MatMulNBits (closest to fp32)."
         ),
     ] = DEFAULT_VARIANT.quantize,
     quantize_embeddings: Annotated[

@@ -131,6 +131,18 @@ def model_dir(session_cache: Path) -> Path:
     return default_model_dir()
 
 
+@pytest.fixture(scope="session")
+def default_bundle(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(bundle, PackReport): the offline default model cut to en,fr,de and packed with every default, once."""
+    from langtrim.packager.models.sources import ModelSource
+    from langtrim.packager.pack.job import run_pack
+    from langtrim.packager.selection.languages import parse_languages
+
+    out = tmp_path_factory.mktemp("default-bundle") / "en-fr-de"
+    source = ModelSource(model_dir, "multilingual-e5-small", "default", is_default=True)
+    return out, run_pack(source, parse_languages("en,fr,de"), out=out)
+
+
 def covered(tokenizer: Tokenizer, kept_ids: np.ndarray, texts: list[str]) -> list[str]:
     """The texts whose original tokenization uses only kept tokens."""
     kept = np.zeros(tokenizer.get_vocab_size(with_added_tokens=True), dtype=bool)

@@ -13,6 +13,7 @@ from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.families import PROVENANCE_FILE, architecture, usage_of
 from langtrim.packager.models.sources import ModelSource
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir, remove_stale, staging_prefix
+from langtrim.packager.pack.calibration import calibration_ids
 from langtrim.packager.pack.folder_formats import write_folder_files
 from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
 from langtrim.packager.pack.quantize import VariantSettings
@@ -138,7 +139,7 @@ def run_pack(
                     f"{source.name!r} is already trimmed: drop --languages and --corpus to pack it"
                 )
             trimmed_dir = source.path
-            report = TrimReport(**{**_read_json(source.path / REPORT_FILE), "coverage": []})
+            report = TrimReport.from_json(_read_json(source.path / REPORT_FILE))
             source_dir = source.path
         else:
             trimmed_dir = work / "trimmed"
@@ -156,11 +157,28 @@ def run_pack(
         progress("exporting to ONNX")
         exported = export_onnx(trimmed_dir, work / "onnx")
         progress(f"optimizing and quantizing ({variant.name})")
+        max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
+        usage = usage_of(source_dir, is_default=source.is_default)
+        calibration = (
+            calibration_ids(
+                trimmed_dir / bundle.TOKENIZER_FILE,
+                report.languages,
+                list(usage.prompts.values()),
+                max_length,
+                eval_texts,
+            )
+            if variant.quantize == "int8"
+            else []
+        )
         with atomic_output_dir(out, force=force) as staging:
-            build_onnx_variant(exported.onnx_path, staging / bundle.MODEL_FILE, variant, config=config)
-            max_length = _max_length(config, _read_json(trimmed_dir / "tokenizer_config.json"))
+            build_onnx_variant(
+                exported.onnx_path,
+                staging / bundle.MODEL_FILE,
+                variant,
+                config=config,
+                calibration_ids=calibration,
+            )
             _write_hf_files(staging, trimmed_dir, config, max_length)
-            usage = usage_of(source_dir, is_default=source.is_default)
             write_folder_files(
                 staging,
                 task=exported.task,  # type: ignore[arg-type]

@@ -12,10 +12,13 @@ off), so the word embedding is one node we can leave in float or quantize per ro
 would see EmbedLayerNormalization and quantize all three embedding tables and the LayerNorm gamma/beta to
 uint8 with one scale each.
 
-Modes: "int8" is onnxruntime's dynamic quantization (int8 weights per output column, uint8 activations per
-tensor): the fastest. "int8-block" and "int4" are weight-only MatMulNBits with a scale per block of weights
-and activations quantized per block at run time: "int8-block" keeps cosine to PyTorch near 0.9997 where
-"int8" gives 0.990-0.997, at about 1.5x int8's latency. Word-embedding choices: "fp32" leaves the table in
+Modes: "int8" (the default) is ours (`exact_int8.py`): int8 weights per output column and activation
+scales that never mix texts (constant ones fixed at pack time from real sentences, per token for the FFN's
+second layer), so a text's vector is bit-identical alone or in any batch, at any thread count.
+"int8-dynamic" is onnxruntime's dynamic quantization (uint8 activations with one scale per tensor per run):
+as fast, slightly lower cosine, and a text's vector depends on what it runs with. "int8-block" and "int4"
+are weight-only MatMulNBits with a scale per block of weights and activations quantized per block at run
+time: closest to fp32, 2-3x slower. Word-embedding choices: "fp32" leaves the table in
 float; "per-tensor" is onnxruntime's own Gather quantization (one uint8 scale and zero point); "per-row" is
 ours, since neither `quantize_dynamic` (Gather is per tensor only) nor `MatMulNBitsQuantizer`
 (GatherBlockQuantized, 4-bit, power-of-two blocks) offers int8 per row: the table becomes int8
@@ -28,7 +31,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,15 +42,16 @@ import numpy as np
 from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.models.families import ARCHITECTURES
 from langtrim.packager.pack.default_session import rewrite_for_default_sessions
+from langtrim.packager.pack.exact_int8 import quantize_exact_int8
 from langtrim.packager.pack.export import quiet_libraries
 from langtrim.runtime.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
-QuantizeMode = Literal["none", "int8", "int8-block", "int4"]
+QuantizeMode = Literal["none", "int8", "int8-dynamic", "int8-block", "int4"]
 EmbeddingMode = Literal["fp32", "per-tensor", "per-row"]
 OptimizeLevel = Literal["none", "basic", "fused"]
-QUANTIZE_MODES: tuple[str, ...] = ("none", "int8", "int8-block", "int4")
+QUANTIZE_MODES: tuple[str, ...] = ("none", "int8", "int8-dynamic", "int8-block", "int4")
 EMBEDDING_MODES: tuple[str, ...] = ("fp32", "per-tensor", "per-row")
 OPTIMIZE_LEVELS: tuple[str, ...] = ("none", "basic", "fused")
 
@@ -265,10 +269,15 @@ def quantize_onnx(
     embeddings: EmbeddingMode = "per-row",
     per_channel: bool = True,
     reduce_range: bool = True,
+    calibration_ids: Sequence[np.ndarray] = (),
 ) -> QuantizeResult:
-    """Quantize `src`'s weights into `dst`; no calibration data is needed in any mode.
+    """Quantize `src`'s weights into `dst`.
 
-    mode "int8" (onnxruntime's dynamic quantization): every MatMul (and fused Attention) with a constant weight
+    mode "int8": every MatMul on a constant weight runs as MatMulIntegerToFloat with activation scales that
+    depend on no other text (`exact_int8.py`); `calibration_ids` are the token ids of real sentences its
+    constant scales are measured on (`calibration.calibration_ids`); `per_channel` and `reduce_range` do not
+    apply (weights are always per column, 7 bits). A fused Attention stays float in this mode.
+    mode "int8-dynamic" (onnxruntime's dynamic quantization): every MatMul (and fused Attention) with a constant weight
     runs as MatMulInteger/QAttention, weights int8 with one scale per output column (`per_channel`) and
     activations uint8 with one scale per tensor, computed at run time. `reduce_range` stores 7-bit weights so
     the u8*s8 products cannot saturate on x86 CPUs without VNNI, where onnxruntime uses VPMADDUBSW: the bundle
@@ -298,7 +307,9 @@ def quantize_onnx(
     word_node, table_name = found if found else (None, None)
 
     with _staging(dst) as staging, quiet_libraries():
-        op_types = (["MatMul", "Attention"] if mode == "int8" else []) + (
+        if mode == "int8":
+            model = quantize_exact_int8(model, calibration_ids, staging)
+        op_types = (["MatMul", "Attention"] if mode == "int8-dynamic" else []) + (
             ["Gather"] if embeddings == "per-tensor" else []
         )
         if op_types:
@@ -402,6 +413,7 @@ def build_onnx_variant(
     settings: VariantSettings = DEFAULT_VARIANT,
     *,
     config: Mapping[str, Any] | None = None,
+    calibration_ids: Sequence[np.ndarray] = (),
 ) -> VariantResult:
     """Optimize, then quantize, the fp32 export `src` into `dst` as `settings` say: the one call `pack` makes.
 
@@ -409,6 +421,7 @@ def build_onnx_variant(
     gives the Encoder's vectors.
 
     `config` is the model's config.json contents, needed for --optimize fused (model type, heads, hidden size).
+    `calibration_ids` are token ids of real sentences, needed by --quantize int8 (see `calibration.py`).
     """
     src, dst = Path(src), Path(dst)
     if settings.optimize == "fused":
@@ -433,7 +446,11 @@ def build_onnx_variant(
         )
         if quantizing:
             result = quantize_onnx(
-                optimized.onnx_path, dst, mode=settings.quantize, embeddings=settings.embeddings
+                optimized.onnx_path,
+                dst,
+                mode=settings.quantize,
+                embeddings=settings.embeddings,
+                calibration_ids=calibration_ids,
             )
             file_bytes = result.file_bytes
         else:

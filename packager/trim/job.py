@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer
 
@@ -71,6 +72,13 @@ class TrimReport:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrimReport":
+        """A report read back from a trimmed directory's trim_report.json (`pack` of a `trim` output); the
+        coverage is not kept: it belongs to the trim run."""
+        sizes = {key: SizeFigures(**data[key]) for key in ("before", "after")}
+        return cls(**{**data, **sizes, "coverage": []})
 
 
 def _figures(

@@ -447,7 +447,7 @@ def test_bash_completion_script_offers_commands_and_choices():
     for words, expected in [
         ("langtrim pa", ["pack", "parity"]),
         ("langtrim pack --quantize ''", list(QUANTIZE_MODES)),
-        ("langtrim pack --quantize int8-", ["int8-block"]),
+        ("langtrim pack --quantize int8-", ["int8-dynamic", "int8-block"]),
         ("langtrim container b --tool ''", list(TOOLS)),
     ]:
         # What bash does on <Tab>: the script's function fills COMPREPLY from the words typed so far.

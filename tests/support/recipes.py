@@ -1,7 +1,7 @@
 """The recipe tests' yardstick: the Encoder's vectors, and what "the same vectors" means.
 
-Texts go one at a time on both sides: with dynamic int8 quantization a text's vector also depends on the
-texts it is batched with (activations are quantized with one scale per tensor), which is not what a recipe
+Texts go one at a time on both sides: with `--quantize int8-dynamic` a text's vector also depends on the
+texts it is batched with (activations are quantized with one scale per run), which is not what a recipe
 test measures.
 """
 

@@ -38,9 +38,11 @@ def packed_bundle(
     tiny_models: dict[str, Path],
     sentences: Callable[[str], list[str]],
     tmp_path_factory: pytest.TempPathFactory,
+    variant: VariantSettings = VariantSettings("none", "fp32", "none"),
 ) -> Path:
-    """The bundle of conftest's tiny model `kind` ("xlmr", "xlmr-classifier"), packed once per session."""
-    out = tmp_path_factory.getbasetemp() / "server-bundles" / kind
+    """The bundle of conftest's tiny model `kind` ("xlmr", "xlmr-classifier"), packed once per session (fp32
+    unless `variant` says otherwise)."""
+    out = tmp_path_factory.getbasetemp() / "server-bundles" / f"{kind}-{variant.name.replace('/', '-')}"
     if (out / MANIFEST_FILE).is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +55,7 @@ def packed_bundle(
         out=out,
         corpora=[CorpusSpec("fr", (str(corpus),))],
         settings=SelectionSettings(threshold=0.0),
-        variant=VariantSettings("none", "fp32", "none"),
+        variant=variant,
         gates=Gates(0.0, 0.0, 1.0),  # random weights: parity is not what these bundles are for
     )
     return out

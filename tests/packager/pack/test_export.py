@@ -22,7 +22,8 @@ import pytest
 import torch
 from tokenizers import Tokenizer
 
-from langtrim.packager.errors import ModelSourceError, UnsupportedModelError
+from langtrim.packager.errors import ModelSourceError, SelectionError, UnsupportedModelError
+from langtrim.packager.pack.calibration import calibration_ids
 from langtrim.packager.pack.export import ExportResult, export_onnx
 from langtrim.packager.pack.quantize import (
     DEFAULT_VARIANT,
@@ -280,7 +281,7 @@ def test_int8_variant_is_smaller_and_leaves_no_temporary_files(
     tiny_bert_onnx: ExportResult, tmp_path: Path, embeddings: str
 ) -> None:
     dst = tmp_path / "variant" / "model.onnx"
-    settings = VariantSettings("int8", embeddings, "fused")  # type: ignore[arg-type]
+    settings = VariantSettings("int8-dynamic", embeddings, "fused")  # type: ignore[arg-type]
     result = build_onnx_variant(
         tiny_bert_onnx.onnx_path, dst, settings, config={"model_type": "bert", **TINY}
     )
@@ -293,6 +294,13 @@ def test_int8_variant_is_smaller_and_leaves_no_temporary_files(
     assert _only_files(dst.parent) == ["model.onnx", "model.onnx.data"]
     op_types = {node.op_type for node in onnx.load(str(dst)).graph.node}
     assert {"QAttention", "MatMulInteger"} <= op_types
+
+
+def test_int8_without_calibration_sentences_says_what_to_do(
+    tiny_bert_onnx: ExportResult, tmp_path: Path
+) -> None:
+    with pytest.raises(SelectionError, match="needs calibration sentences"):
+        quantize_onnx(tiny_bert_onnx.onnx_path, tmp_path / "q.onnx", mode="int8")
 
 
 def test_quantizing_a_graph_with_fused_embeddings_says_what_to_do(
@@ -325,14 +333,18 @@ def test_fused_optimization_refuses_an_unknown_model_type(
         )
 
 
-def test_default_int8_weights_use_seven_bits(tiny_bert_onnx: ExportResult, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["int8", "int8-dynamic"])
+def test_int8_weights_use_seven_bits(
+    tiny_bert: Path, tiny_bert_onnx: ExportResult, tmp_path: Path, mode: str
+) -> None:
     """reduce_range: |w| <= 64 keeps u8*s8 pairs from saturating int16 on x86 CPUs without VNNI."""
     from onnx import numpy_helper
 
     dst = tmp_path / "int8.onnx"
-    build_onnx_variant(tiny_bert_onnx.onnx_path, dst)
+    ids = calibration_ids(tiny_bert / "tokenizer.json", ["en"], [], 128)
+    build_onnx_variant(tiny_bert_onnx.onnx_path, dst, VariantSettings(mode), calibration_ids=ids)  # type: ignore[arg-type]
     graph = onnx.load(str(dst)).graph
-    assert "MatMulInteger" in {node.op_type for node in graph.node}
+    assert {"MatMulInteger", "MatMulIntegerToFloat"} & {node.op_type for node in graph.node}
     matmul_weights = [
         numpy_helper.to_array(t)
         for t in graph.initializer
@@ -464,7 +476,10 @@ def default_variant(
     """The trimmed offline default as `pack` builds it by default (int8, per-row embeddings, basic)."""
     config = json.loads((trimmed_default / "config.json").read_text())
     dst = tmp_path_factory.mktemp("default-variant") / "int8.onnx"
-    return build_onnx_variant(trimmed_default_onnx.onnx_path, dst, DEFAULT_VARIANT, config=config)
+    ids = calibration_ids(trimmed_default / "tokenizer.json", LANGUAGES, ["query: ", "passage: "], 512)
+    return build_onnx_variant(
+        trimmed_default_onnx.onnx_path, dst, DEFAULT_VARIANT, config=config, calibration_ids=ids
+    )
 
 
 @pytest.mark.slow

@@ -149,6 +149,12 @@ def test_pack_accepts_a_trimmed_directory(tiny_models, sentences, tmp_path, monk
     assert code == 0, stderr
     assert json.loads(stdout)["manifest"]["languages"] == ["fr"]
     assert read_manifest(out).source.name == str(tiny_models["xlmr"])
+    # The tables too: the trim report read back from the directory once failed to print.
+    code, stdout, stderr = run_cli(
+        ["pack", str(trimmed), "--out", str(tmp_path / "b2"), *lenient], monkeypatch, capsys
+    )
+    assert code == 0, stderr
+    assert "trimmed weights" in stdout and "written to" in stdout
 
 
 def test_inspect_and_embed_commands(tiny_models, sentences, tmp_path, monkeypatch, capsys):
@@ -166,10 +172,8 @@ def test_inspect_and_embed_commands(tiny_models, sentences, tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_default_int8_bundle_meets_size_and_cosine_targets(model_dir, tmp_path):
-    out = tmp_path / "en-fr-de"
-    source = ModelSource(model_dir, "multilingual-e5-small", "default", is_default=True)
-    report = run_pack(source, parse_languages("en,fr,de"), out=out)
+def test_default_int8_bundle_meets_size_and_cosine_targets(default_bundle):
+    out, report = default_bundle
     assert report.bundle_mb <= 40
     for language in report.parity.languages:
         assert language.end_to_end_cosine.mean >= 0.99, language
