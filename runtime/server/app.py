@@ -72,7 +72,7 @@ _SHARED_ROUTES: dict[str, tuple[type, tei.Handler]] = {
 _MAIN_ROUTES = ("/", "/invocations")  # TEI's default route and AWS SageMaker's
 # Routes of tasks no bundle serves yet: always TEI's 424.
 _UNSERVED_ROUTES = {"/rerank": "a re-ranker", "/embed_sparse": "a SPLADE"}
-_HEALTH_ROUTES = ("/health", "/", "/ping")
+_HEALTH_ROUTES = ("/health", "/ping")  # and GET /, which shares its route with POST / (`_post_routes`)
 _OPENAPI_ROUTES = ("/openapi.json", "/api-doc/openapi.json")
 _ENDPOINTS = frozenset(
     (
@@ -230,11 +230,8 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
         exc,
         exc_info=exc,
     )
-    metrics = state_of(request).metrics
-    metrics.errors[metrics.label(request.url.path), "internal error"] += 1
     detail = f"{type(exc).__name__}: a bug in langtrim; see the server log"
-    status, body = error_response(request.url.path, ApiError(500, "internal error", detail))
-    return JSONResponse(body, status)
+    return await _api_error(request, ApiError(500, "internal error", detail))
 
 
 # --- the application ----------------------------------------------------------------------------------------
@@ -312,7 +309,7 @@ def create_app(
     post_routes, served = _post_routes(manifest.task)
     routes = [
         *post_routes,
-        *(Route(path, _health, methods=["GET"]) for path in _HEALTH_ROUTES if path != "/"),
+        *(Route(path, _health, methods=["GET"]) for path in _HEALTH_ROUTES),
         Route("/info", _info, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
         *(Route(path, _openapi, methods=["GET"]) for path in _OPENAPI_ROUTES),

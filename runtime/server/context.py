@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from starlette.requests import Request as HttpRequest
 
 from langtrim.runtime.bundle import Manifest
-from langtrim.runtime.encoder import Encoder
-from langtrim.runtime.server.batching import Batcher, Request, Result
+from langtrim.runtime.encoder import Encoder, TruncationSide
+from langtrim.runtime.server.batching import Batcher, Output, Request, Result
 from langtrim.runtime.server.limits import ApiError, ServerLimits
 from langtrim.runtime.server.metrics import Metrics
 from langtrim.runtime.server.requests import check_texts, parse_body, read_json
@@ -63,15 +63,15 @@ async def infer(
     *,
     prompt: str | None = None,
     truncate: bool | None = None,
-    truncation: str = "right",
-    output: str = "main",
+    truncation: TruncationSide = "right",
+    output: Output = "main",
     field: str = "inputs",
 ) -> Result:
     """Run checked texts through the batcher and count them; `truncate` None is the server's default."""
     state = state_of(request)
     texts = check_texts(inputs, state.limits, prompt, state.manifest.prompts, field)
     wanted = state.limits.auto_truncate if truncate is None else truncate
-    job = Request(texts, prompt, wanted, truncation, output)  # type: ignore[arg-type]
+    job = Request(texts, prompt, wanted, truncation, output)
     result = await state.batcher.run(job)
     endpoint = state.metrics.label(request.url.path)
     state.metrics.texts[endpoint] += len(texts)

@@ -27,7 +27,7 @@ from langtrim.runtime.encoder import l2_normalize
 from langtrim.runtime.errors import InputError
 from langtrim.runtime.server.context import infer, shortened, state_of
 from langtrim.runtime.server.limits import EMPTY, ApiError
-from langtrim.runtime.server.requests import check_count, check_texts
+from langtrim.runtime.server.requests import check_texts
 from langtrim.runtime.server.schemas import (
     DecodeRequest,
     EmbedAllRequest,
@@ -142,8 +142,7 @@ async def tokenize(request: Request, body: TokenizeRequest) -> Response:
 async def decode(request: Request, body: DecodeRequest) -> Response:
     state = state_of(request)
     single = all(isinstance(item, int) for item in body.ids)
-    sequences = [body.ids] if single else body.ids
-    check_count("ids", len(sequences), state.limits)
+    sequences = [body.ids] if single else body.ids  # a batch was counted before validation (parse_body)
     try:
         texts = await asyncio.to_thread(
             state.encoder.decode, sequences, skip_special_tokens=body.skip_special_tokens
