@@ -5,6 +5,8 @@ so every bundle is exactly what `langtrim pack` writes (its parity report includ
 Untrimmed bundles (the original exported to ONNX, served by the same runtime): a directory that presents the
 original model as a trim that kept every token (identity id map) goes through the same `run_pack`.
 A bundle that already exists with the same languages and variant is reused.
+What users pick instead: the original exported and quantized by sentence-transformers' own tools
+(`peer_int8_dir`), which fastembed and sentence-transformers' ONNX backend then serve.
 """
 
 from __future__ import annotations
@@ -169,6 +171,84 @@ def bundle(
         allow_parity_failure=True,
     )
     return out
+
+
+def quantization_config_name() -> str:
+    """sentence-transformers' quantization config for this CPU, as its documentation advises: the widest
+    instruction set the CPU has ("avx512_vnni", "avx512", else "avx2"; "arm64" on ARM)."""
+    import platform
+
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return "arm64"
+    cpuinfo = Path("/proc/cpuinfo")
+    flags: set[str] = set()
+    if cpuinfo.is_file():
+        line = next((x for x in cpuinfo.read_text().splitlines() if x.startswith("flags")), "")
+        flags = set(line.split(":", 1)[-1].split())
+    return "avx512_vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2"
+
+
+# What a peer folder keeps of sentence-transformers' saved model: the files that describe the model and
+# tokenizer, and the int8 graph (not the safetensors weights nor the float ONNX graph, which it does not serve).
+_PEER_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "1_Pooling",
+    "2_Normalize",
+)
+
+
+def peer_int8_dir(source: ModelSource, like: Path, work: Path) -> tuple[Path, str]:
+    """The original model as users quantize it without langtrim: sentence-transformers exports it to ONNX
+    (`backend="onnx"`) and quantizes it with `export_dynamic_quantized_onnx_model` (onnxruntime's dynamic
+    int8 for this CPU). Returns the folder and its ONNX file. The sentence-transformers files (pooling,
+    normalisation, prompts, max_seq_length) are those of the bundle `like`, as `langtrim pack` writes them.
+    """
+    from langtrim.packager.pack.folder_formats import write_folder_files
+
+    config = quantization_config_name()
+    onnx_file = f"onnx/model_qint8_{config}.onnx"
+    out = work / f"peer-int8-{config}"
+    if (out / onnx_file).is_file():
+        return out, onnx_file
+    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+    manifest = read_manifest(like, verify="size")
+    staging = work / "peer-export"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source.path, staging, ignore=shutil.ignore_patterns(ID_MAP_FILE, REPORT_FILE))
+    write_folder_files(
+        staging,
+        task=manifest.task,
+        pooling=manifest.pooling,
+        normalize=manifest.normalize,
+        max_length=manifest.max_length,
+        prompts=manifest.prompts,
+        dimension=int(read_config(source).get("hidden_size") or read_config(source)["dim"]),
+    )
+    log.info("exporting %s with sentence-transformers, int8 %s", source.name, config)
+    model = SentenceTransformer(str(staging), backend="onnx", device="cpu")
+    model.save(str(staging))
+    export_dynamic_quantized_onnx_model(model, config, str(staging))
+    built = out.with_name(out.name + ".tmp")
+    shutil.rmtree(built, ignore_errors=True)
+    (built / "onnx").mkdir(parents=True)
+    for name in _PEER_FILES:
+        path = staging / name
+        if path.is_dir():
+            shutil.copytree(path, built / name)
+        elif path.is_file():
+            shutil.copy2(path, built / name)
+    shutil.copy2(staging / onnx_file, built / onnx_file)
+    shutil.rmtree(staging)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(built, out)
+    return out, onnx_file
 
 
 def tiny_model(out: Path) -> Path:

@@ -7,7 +7,11 @@ Engines, for the offline default (multilingual-e5-small) unless --model names an
   int8 weights and per-row embeddings with --optimize basic, and the headline row; "fused" adds
   onnxruntime's transformer fusions);
   scaling: int8 and fp32 bundles for 1 and 15 languages (and the untrimmed model and --languages);
-  --distil MODEL: the same side-by-side engines for a DistilBERT-family source (none ships offline).
+  --distil MODEL: the same side-by-side engines for a DistilBERT-family source (none ships offline);
+  what users pick instead (unless --no-peers): the original exported and quantized to int8 by
+  sentence-transformers (`export_dynamic_quantized_onnx_model`, the config for this CPU), served by
+  sentence-transformers' ONNX backend and by fastembed (`add_custom_model` + `specific_model_path`), and
+  fastembed on the headline bundle.
 Figures (see `langtrim.packager.bench.measure`): on-disk size; peak RSS after load and after the first request;
 load time; cold start; batch-1 latency p50/p95 on ~16-token and 128-token texts; batch-32 throughput; at
 1 thread and at all cores; medians over --repeats fresh processes, with min and max.
@@ -40,6 +44,7 @@ from langtrim.packager.bench.measure import (  # noqa: E402
     bundle_engine,
     measure,
     parse_threads,
+    peer_engine,
     torch_engine,
 )
 from langtrim.packager.bench.results import Target, check_targets, results_json  # noqa: E402
@@ -63,6 +68,19 @@ TARGETS = (  # issue 6: offline default, en,fr,de, int8, 1 thread
     # the threads numpy, onnxruntime and tokenizers start make its CPU time exceed its wall time.)
     Target("batch-1 latency p50, short text, CPU time", "short_p50_cpu_ms", ratio_at_least=4.0),
     Target("batch-32 sentences per CPU second", "batch32_cpu_sentences_per_s", ratio_at_least=4.0),
+)
+FASTEMBED = "fastembed int8, untrimmed"
+PEER_TARGETS = (  # issue 16: against what users pick instead, fastembed on the original's int8 export
+    Target(
+        "peak RSS after the first request",
+        "rss_after_first_mb",
+        at_most=100.0,
+        ratio_at_least=4.0,
+        against=FASTEMBED,
+    ),
+    Target("cold start", "cold_start_s", ratio_at_least=4.0, against=FASTEMBED),
+    Target("batch-32 throughput", "batch32_sentences_per_s", ratio_at_least=3.0, against=FASTEMBED),
+    Target("batch-1 latency p50, short text", "short_p50_ms", ratio_at_least=1.25, against=FASTEMBED),
 )
 log = logging.getLogger("side_by_side")
 
@@ -113,6 +131,37 @@ def _family_engines(
     return [original, *engines]
 
 
+def _peer_engines(
+    source: ModelSource, family: str, work: Path, engines: list[Engine], headline_label: str
+) -> list[Engine]:
+    """fastembed and sentence-transformers on the original's int8 export, and fastembed on the headline
+    bundle, pooling as the bundles do."""
+    from langtrim.runtime.bundle import MODEL_FILE
+
+    untrimmed = next(e for e in engines if e.label == f"ONNX {HEADLINE}, untrimmed")
+    headline = next(e for e in engines if e.label == headline_label)
+    folder, onnx_file = bench_bundles.peer_int8_dir(source, Path(headline.path), work / family)
+    return [
+        peer_engine(folder, FASTEMBED, family, "fastembed", onnx_file, like=untrimmed),
+        peer_engine(
+            Path(headline.path),
+            f"fastembed on {headline.label}",
+            family,
+            "fastembed",
+            MODEL_FILE,
+            like=headline,
+        ),
+        peer_engine(
+            folder,
+            "sentence-transformers ONNX int8, untrimmed",
+            family,
+            "sentence-transformers",
+            onnx_file,
+            like=untrimmed,
+        ),
+    ]
+
+
 def _corpora(values: list[str], languages: set[str], smoke: bool) -> list[CorpusSpec]:
     """--corpus values, plus the shipped sentences for languages wordfreq has no list for (every language
     in smoke mode, where counting 500 lines is quicker than reading wordfreq's lists)."""
@@ -148,6 +197,9 @@ def main() -> None:
         "--smoke", action="store_true", help="tiny random model, 1 repetition: checks the harness"
     )
     parser.add_argument("--build-only", action="store_true", help="build the bundles, measure nothing")
+    parser.add_argument(
+        "--no-peers", action="store_true", help="leave out fastembed and sentence-transformers"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -194,6 +246,9 @@ def main() -> None:
         scaling_variants=scaling_variants,
         **common,  # type: ignore[arg-type]
     )
+    if not args.no_peers:
+        headline_label = f"{HEADLINE}, {_languages_label(languages)}"
+        engines += _peer_engines(source, family, work, engines, headline_label)
     if args.distil:
         distil = resolve_model(args.distil)
         engines += _family_engines(
@@ -230,13 +285,19 @@ def main() -> None:
     headline_run = (
         next(r for r in runs if r.engine == headline.label and r.threads == 1) if 1 in threads else None
     )
-    targets = check_targets(TARGETS, headline, headline_run) if headline_run else []
+    targets = []
+    if headline_run:
+        by_label = {engine.label: engine for engine in engines}
+        references = {r.engine: (by_label[r.engine], r) for r in runs if r.threads == 1}
+        peer_targets = () if args.no_peers else PEER_TARGETS
+        targets = check_targets([*TARGETS, *peer_targets], headline, headline_run, references)
     command = "python benchmarks/side_by_side.py " + " ".join(sys.argv[1:])
     settings_record = {
         "command": command.strip(),
         "mode": "smoke" if args.smoke else "full",
         "source": family,
         "distil": args.distil,
+        "peers": not args.no_peers,
         "languages": list(languages),
         "scaling": [list(s) for s in scaling],
         "repeats": repeats,

@@ -12,7 +12,10 @@ times, the process's CPU time (all its threads) is recorded: on a shared machine
 
 Engines: "onnx" loads a bundle with `langtrim.runtime.Encoder` (torch-free); "torch" loads a Hugging Face
 directory with transformers' AutoModel and AutoTokenizer and pools as the bundle would (mean or CLS over the
-attention mask, then L2 normalisation), under `torch.inference_mode()`.
+attention mask, then L2 normalisation), under `torch.inference_mode()`. The peers load the plan's ONNX file
+as their documentation says: "fastembed" registers it with `TextEmbedding.add_custom_model` and loads it
+with `specific_model_path`; "sentence-transformers" opens the folder with `backend="onnx"` and
+`model_kwargs={"file_name": ...}` (its modules.json pools and normalises). Each runs at the plan's threads.
 """
 
 import json
@@ -45,14 +48,78 @@ def _load_onnx(plan: dict):  # -> (embed, count_tokens)
     def embed(texts: list[str]):
         return encoder.embed(texts, batch_size=32)
 
+    return embed, _token_counter(plan)
+
+
+def _token_counter(plan: dict):  # -> count_tokens
+    """Token counts of texts as the folder's tokenizer.json cuts them at the plan's max_length."""
+
     def count_tokens(texts: list[str]) -> list[int]:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(f"{plan['path']}/tokenizer.json")
-        tokenizer.enable_truncation(max_length=encoder.manifest.max_length)
+        tokenizer.enable_truncation(max_length=plan["max_length"])
         return [len(encoding.ids) for encoding in tokenizer.encode_batch(texts)]
 
-    return embed, count_tokens
+    return count_tokens
+
+
+def _hidden_size(plan: dict) -> int:
+    with open(f"{plan['path']}/config.json", encoding="utf-8") as stream:
+        config = json.load(stream)
+    return int(config.get("hidden_size") or config["dim"])  # DistilBERT says "dim"
+
+
+def _load_fastembed(plan: dict):  # -> (embed, count_tokens)
+    import tempfile
+
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    name = "langtrim-bench/peer"  # registered in this process only; never fetched: the files are local
+    TextEmbedding.add_custom_model(
+        name,
+        pooling=PoolingType.CLS if plan["pooling"] == "cls" else PoolingType.MEAN,
+        normalization=plan["normalize"],
+        sources=ModelSource(hf=name),
+        dim=_hidden_size(plan),
+        model_file=plan["onnx_file"],
+    )
+    model = TextEmbedding(
+        name, specific_model_path=plan["path"], threads=plan["threads"], cache_dir=tempfile.gettempdir()
+    )
+
+    def embed(texts: list[str]):
+        return list(model.embed(texts, batch_size=32))
+
+    return embed, _token_counter(plan)
+
+
+def _load_sentence_transformers(plan: dict):  # -> (embed, count_tokens)
+    import onnxruntime
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(plan["threads"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = plan["threads"]
+    options.inter_op_num_threads = 1
+    model = SentenceTransformer(
+        plan["path"],
+        backend="onnx",
+        device="cpu",
+        model_kwargs={
+            "file_name": plan["onnx_file"],
+            "provider": "CPUExecutionProvider",
+            "session_options": options,
+        },
+    )
+    model.max_seq_length = plan["max_length"]
+
+    def embed(texts: list[str]):
+        return model.encode(texts, batch_size=32)
+
+    return embed, _token_counter(plan)
 
 
 def _import_torch() -> None:
@@ -122,13 +189,23 @@ def measure(plan: dict) -> dict:
         import langtrim.runtime.encoder  # noqa: F401
     elif engine == "torch":
         _import_torch()
+    elif engine == "fastembed":
+        import fastembed  # noqa: F401
+    elif engine == "sentence-transformers":
+        import sentence_transformers  # noqa: F401
     else:
         raise ValueError(f"unknown engine {engine!r}")
     t_imported = time.time()
-    embed, count_tokens = _load_onnx(plan) if engine == "onnx" else _load_torch(plan)
+    loaders = {
+        "onnx": _load_onnx,
+        "torch": _load_torch,
+        "fastembed": _load_fastembed,
+        "sentence-transformers": _load_sentence_transformers,
+    }
+    embed, count_tokens = loaders[engine](plan)
     t_loaded = time.time()
     rss_load = status_mb("VmHWM")
-    embed([texts["short"][0]])
+    first = embed([texts["short"][0]])
     t_first, cpu_first = time.time(), time.process_time()
     rss_first = status_mb("VmHWM")
 
@@ -162,6 +239,8 @@ def measure(plan: dict) -> dict:
         "long_p50_cpu_ms": _percentile([t[cpu] for t in long], 0.5) * 1e3,
         "batch32_cpu_sentences_per_s": sentences / sum(t[cpu] for t in batched),
         "requests": {"short": len(short), "long": len(long), "batches_of_32": len(batches)},
+        # the first text's vector, so the parent can check that every engine computes the same thing
+        "probe": [round(float(x), 6) for x in first[0]],
         "tokens_per_text": {
             name: sum(counts) / len(counts)
             for name, counts in (

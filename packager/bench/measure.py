@@ -1,7 +1,8 @@
 """Measure engines side by side: on-disk size, peak memory, load time, cold start, latency and throughput.
 
-An engine is a model as some process would serve it: the original in PyTorch (transformers), or a bundle in
-the torch-free runtime (`langtrim.runtime.Encoder`; an untrimmed bundle is the original exported to ONNX).
+An engine is a model as some process would serve it: the original in PyTorch (transformers), a bundle in
+the torch-free runtime (`langtrim.runtime.Encoder`; an untrimmed bundle is the original exported to ONNX),
+or an ONNX folder in a library users pick instead (fastembed; sentence-transformers with backend="onnx").
 Every figure but the size comes from fresh processes (`child`), one per engine, thread count and
 repetition; the repetitions go round all engines in turn, so a busy spell on the machine hits every engine
 alike. Each figure is summarised as the median over processes with its min and max; a process's latency
@@ -53,7 +54,8 @@ METRICS: dict[str, tuple[str, str, bool]] = {  # key -> (label, unit, lower is b
 }
 SHORT_TOKENS = (14, 18)  # a "short" text: this many tokens, special tokens and prompt included
 LONG_TOKENS = 128
-EngineKind = Literal["torch", "onnx"]
+EngineKind = Literal["torch", "onnx", "fastembed", "sentence-transformers"]
+PEER_KINDS: tuple[EngineKind, ...] = ("fastembed", "sentence-transformers")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Engine:
     disk_bytes: int = 0  # every file of the directory, as shipped
     model_file_bytes: int = 0  # the model alone: model.onnx (+ model.onnx.data) or the .safetensors files
     parity_passed: bool | None = None
+    onnx_file: str = ""  # a peer library's model file, relative to `path`
 
 
 def bundle_engine(bundle: Path, label: str, family: str, *, trimmed: bool = True) -> Engine:
@@ -118,6 +121,32 @@ def torch_engine(model_dir: Path, label: str, family: str, like: Engine | None =
         max_length=like.max_length if like else 512,
         disk_bytes=total,
         model_file_bytes=sum(p.stat().st_size for p in model_dir.glob("*.safetensors")),
+    )
+
+
+def peer_engine(
+    folder: Path, label: str, family: str, kind: EngineKind, onnx_file: str, like: Engine
+) -> Engine:
+    """An engine serving the ONNX file `onnx_file` of `folder` with a peer library (a `PEER_KINDS` kind),
+    pooling, normalising and truncating as the bundle `like` does; trimmed when `like` is."""
+    total, _ = directory_bytes(folder)
+    rows = Tokenizer.from_file(str(folder / "tokenizer.json")).get_vocab_size()
+    return Engine(
+        label=label,
+        kind=kind,
+        path=str(folder),
+        family=family,
+        trimmed=like.trimmed,
+        languages=like.languages,
+        precision="int8",
+        optimize="-",
+        vocab_rows=rows,
+        pooling=like.pooling,
+        normalize=like.normalize,
+        max_length=like.max_length,
+        disk_bytes=total,
+        model_file_bytes=onnx_bytes(folder / onnx_file),
+        onnx_file=onnx_file,
     )
 
 
@@ -195,6 +224,7 @@ def _child_plan(engine: Engine, threads: int, texts: BenchTexts, warmup: int, ve
         "pooling": engine.pooling,
         "normalize": engine.normalize,
         "max_length": engine.max_length,
+        "onnx_file": engine.onnx_file,
         "warmup": warmup,
         "texts": {"short": texts.short, "long": texts.long, "batch": texts.batch},
     }
@@ -241,6 +271,9 @@ class Run:
     summary: dict[str, Figure] = field(default_factory=dict)
     # metric -> how many times better than the family's PyTorch engine at the same thread count (>1: better)
     ratios: dict[str, float] = field(default_factory=dict)
+    # the cosine of this engine's vector of the first short text to PyTorch's: a fast engine that computes
+    # something else would show here
+    cosine_to_pytorch: float | None = None
 
 
 def summarize(processes: Sequence[Mapping[str, Any]]) -> dict[str, Figure]:
@@ -249,6 +282,11 @@ def summarize(processes: Sequence[Mapping[str, Any]]) -> dict[str, Figure]:
         for key in METRICS
         if (values := [float(p[key]) for p in processes])
     }
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / ((sum(x * x for x in a) * sum(y * y for y in b)) ** 0.5 or 1.0)
 
 
 def add_ratios(engines: Sequence[Engine], runs: Sequence[Run]) -> None:
@@ -265,6 +303,9 @@ def add_ratios(engines: Sequence[Engine], runs: Sequence[Run]) -> None:
         if base is None:
             continue
         base_engine = by_label[base.engine]
+        probes = [r.processes[0].get("probe") if r.processes else None for r in (run, base)]
+        if probes[0] and probes[1]:
+            run.cosine_to_pytorch = _cosine(probes[0], probes[1])
         run.ratios = {"disk": base_engine.disk_bytes / engine.disk_bytes}
         for key, (_, _, lower_is_better) in METRICS.items():
             mine, theirs = run.summary[key].median, base.summary[key].median
@@ -308,6 +349,9 @@ def measure(
     for run in ordered:
         run.summary = summarize(run.processes)
     add_ratios(engines, ordered)
+    for run in ordered:  # compared: the vectors themselves are not a result
+        for process in run.processes:
+            process.pop("probe", None)
     return ordered
 
 

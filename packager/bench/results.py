@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from langtrim.packager.bench.measure import BenchTexts, Engine, Run
+from langtrim.packager.bench.measure import METRICS, BenchTexts, Engine, Run
 from langtrim.packager.outputs import directory_bytes
 
 
@@ -58,6 +58,8 @@ _BENCH_PACKAGES = (
     "transformers",
     "optimum-onnx",
     "onnx",
+    "fastembed",
+    "sentence-transformers",
 )
 
 
@@ -74,25 +76,48 @@ def versions(names: Sequence[str] = _BENCH_PACKAGES) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Target:
-    """A goal for the headline engine (1 thread): an absolute bound and/or a ratio to PyTorch."""
+    """A goal for the headline engine (1 thread): an absolute bound and/or a ratio to a reference engine,
+    PyTorch unless `against` names another engine of the run (what users would pick instead)."""
 
     name: str
     metric: str  # a METRICS key, or "disk"
     at_most: float | None = None  # in the metric's unit (MB for "disk")
-    ratio_at_least: float | None = None
+    ratio_at_least: float | None = None  # how many times better than the reference (>1: better)
+    against: str | None = None  # the reference engine's label; None: the family's PyTorch engine
 
 
-def check_targets(targets: Sequence[Target], engine: Engine, run: Run) -> list[dict[str, Any]]:
-    """Each target with the measured value, the ratio to PyTorch, and whether (and by how much) it is met."""
+def _ratio(target: Target, engine: Engine, run: Run, reference: tuple[Engine, Run] | None) -> float | None:
+    if target.against is None:
+        return run.ratios.get(target.metric)
+    if reference is None:
+        return None
+    other, other_run = reference
+    if target.metric == "disk":
+        return other.disk_bytes / engine.disk_bytes
+    mine, theirs = run.summary[target.metric].median, other_run.summary[target.metric].median
+    lower_is_better = METRICS[target.metric][2]
+    return theirs / mine if lower_is_better else mine / theirs
+
+
+def check_targets(
+    targets: Sequence[Target],
+    engine: Engine,
+    run: Run,
+    references: Mapping[str, tuple[Engine, Run]] | None = None,
+) -> list[dict[str, Any]]:
+    """Each target with the measured value, the ratio to its reference, and whether (and by how much) it is
+    met. `references`: engine label -> (engine, run at the headline's thread count), for `Target.against`."""
     checked = []
     for target in targets:
         value = engine.disk_bytes / 1e6 if target.metric == "disk" else run.summary[target.metric].median
-        ratio = run.ratios.get(target.metric)
+        reference = (references or {}).get(target.against) if target.against else None
+        ratio = _ratio(target, engine, run, reference)
         met_value = target.at_most is None or value <= target.at_most
         met_ratio = target.ratio_at_least is None or (ratio is not None and ratio >= target.ratio_at_least)
         checked.append(
             {
                 **asdict(target),
+                "against": target.against or "PyTorch",
                 "engine": engine.label,
                 "threads": run.threads,
                 "value": value,

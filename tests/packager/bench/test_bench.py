@@ -105,6 +105,41 @@ def test_a_missed_target_says_by_how_much() -> None:
     assert size["value_vs_bound"] == pytest.approx(1.25) and size["ratio_vs_bound"] == pytest.approx(8 / 12)
 
 
+def test_a_target_against_another_engine_uses_that_engines_medians() -> None:
+    engines = [
+        _engine("torch", "torch", 400),
+        _engine("peer", "fastembed", 100),
+        _engine("bundle", "onnx", 40),
+    ]
+    runs = [Run(label, 1, summary=summarize([_process(t)])) for label, t in (("torch", 8.0), ("peer", 2.0))]
+    runs.append(Run("bundle", 1, summary=summarize([_process(1.0)])))
+    add_ratios(engines, runs)
+    references = {run.engine: (engine, run) for engine, run in zip(engines, runs, strict=True)}
+    cold, throughput = check_targets(
+        [
+            Target("cold", "cold_start_s", ratio_at_least=4.0, against="peer"),
+            Target("b32", "batch32_sentences_per_s", ratio_at_least=0.4, against="peer"),
+        ],
+        engines[2],
+        runs[2],
+        references,
+    )
+    assert cold["ratio"] == 2 and not cold["met"] and cold["against"] == "peer"
+    assert throughput["ratio"] == 0.5 and throughput["met"], "higher is better: the bundle's / the peer's"
+    assert runs[2].ratios["cold_start_s"] == 8, "the PyTorch ratios stay"
+
+
+def test_each_engine_is_compared_with_pytorchs_vector() -> None:
+    engines = [_engine("torch", "torch", 400), _engine("same", "onnx", 40), _engine("other", "onnx", 40)]
+    vectors = {"torch": [1.0, 0.0], "same": [2.0, 0.0], "other": [0.0, 1.0]}
+    runs = [
+        Run(label, 1, processes=[{"probe": vector}], summary=summarize([_process(1.0)]))
+        for label, vector in vectors.items()
+    ]
+    add_ratios(engines, runs)
+    assert [run.cosine_to_pytorch for run in runs] == [1.0, 1.0, 0.0]
+
+
 def test_threads_all_means_every_core_and_bad_values_are_named() -> None:
     assert parse_threads("1,all") == sorted({1, os.cpu_count() or 1})
     with pytest.raises(UsageError, match="--threads 'one'"):
@@ -177,6 +212,9 @@ def test_smoke_run_measures_every_engine_side_by_side(smoke) -> None:
         "int8, en,fr,de",
         "int8, en",
         "fp32, en",
+        "fastembed int8, untrimmed",
+        "fastembed on int8, en,fr,de",
+        "sentence-transformers ONNX int8, untrimmed",
     } <= labels
     threads = results["settings"]["threads"]
     assert {(run["engine"], run["threads"]) for run in results["runs"]} == {
@@ -190,9 +228,12 @@ def test_smoke_run_sizes_are_the_files_real_sizes(smoke) -> None:
     for engine in results["engines"]:
         path = Path(engine["path"])
         assert engine["disk_bytes"] == _real_bytes(path) > 0
-        weights = (
-            list(path.glob("model.onnx*")) if engine["kind"] == "onnx" else list(path.glob("*.safetensors"))
-        )
+        if engine["onnx_file"]:  # a peer library's file, e.g. onnx/model_qint8_avx2.onnx
+            weights = list(path.glob(engine["onnx_file"] + "*"))
+        elif engine["kind"] == "onnx":
+            weights = list(path.glob("model.onnx*"))
+        else:
+            weights = list(path.glob("*.safetensors"))
         assert engine["model_file_bytes"] == sum(p.stat().st_size for p in weights)
     by_label = {engine["label"]: engine for engine in results["engines"]}
     assert by_label["int8, en,fr,de"]["disk_bytes"] < by_label["ONNX int8, untrimmed"]["disk_bytes"]
@@ -219,6 +260,9 @@ def test_smoke_run_figures_are_positive_and_consistent(smoke) -> None:
             assert run["ratios"]["cold_start_s"] == 1
         elif "untrimmed" not in run["engine"]:
             assert run["ratios"]["disk"] > 1, "a trimmed bundle is smaller than the original"
+        if not run["engine"].startswith("PyTorch"):  # every engine computes what PyTorch computes
+            bound = 0.9999 if run["engine"].startswith(("fp32", "ONNX fp32")) else 0.99
+            assert run["cosine_to_pytorch"] > bound, (run["engine"], run["cosine_to_pytorch"])
 
 
 @pytest.mark.slow
@@ -232,6 +276,9 @@ def test_smoke_run_writes_the_table_and_the_plots(smoke) -> None:
         png = out / f"side_by_side_{name}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
     assert [target["name"] for target in results["targets"]][0] == "on-disk size"
+    against = {target["against"] for target in results["targets"]}
+    assert against == {"PyTorch", "fastembed int8, untrimmed"}
+    assert "x fastembed int8, untrimmed" in table
 
 
 @pytest.mark.slow
