@@ -35,6 +35,20 @@ OPSET = 21  # blocked QuantizeLinear (one scale per token row)
 _WEIGHT_LEVELS = 63  # 7-bit weights: see the module docstring
 _ZERO_POINT = 128
 _TINY = 1e-12  # floor of a scale, for an all-zero row or tensor
+# Above the deepest value of GELU (-0.16997 exact, -0.17004 with the tanh approximation), so that a GELU row's
+# largest |value| is at most max(its largest value, this).
+_GELU_FLOOR = 0.1701
+
+
+def is_gelu_output(name: str, producers: dict[str, Any], depth: int = 3) -> bool:
+    """Whether `name` is computed by a GELU: a fused Gelu node, or the Erf or Tanh of its formula within
+    `depth` nodes back (the exported graph spells GELU as x * 0.5 * (1 + erf(x / sqrt 2)))."""
+    node = producers.get(name)
+    if node is None:
+        return False
+    if node.op_type in ("Gelu", "FastGelu", "BiasGelu", "Erf", "Tanh"):
+        return True
+    return depth > 0 and any(is_gelu_output(i, producers, depth - 1) for i in node.input)
 
 
 def _weight_matmuls(graph: Any) -> list[Any]:
@@ -77,6 +91,7 @@ def quantize_exact_int8(
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    producers = {output: node for node in graph.node for output in node.output}
 
     added: list[Any] = []
 
@@ -87,6 +102,7 @@ def quantize_exact_int8(
     one = constant_tensor("int8_one", np.array(1.0, np.float32))
     zero_point = constant_tensor("int8_zero_point", np.array(_ZERO_POINT, np.uint8))
     tiny = constant_tensor("int8_tiny", np.array(_TINY, np.float32))
+    gelu_floor = constant_tensor("int8_gelu_floor", np.array(_GELU_FLOOR, np.float32))
     inverse_levels = constant_tensor("int8_inverse_levels", np.array(1 / 127, np.float32))
     last_axis = constant_tensor("int8_last_axis", np.array([-1], np.int64))
     row_zero_points = "int8_row_zero_points"  # [batch, seq, 1] of 128, built once from the first row scales
@@ -106,17 +122,24 @@ def quantize_exact_int8(
                 helper.make_node("QuantizeLinear", [name, scale, zero_point], [values], name=values)
             )
         else:
+            rewritten.append(
+                helper.make_node("ReduceMax", [name, last_axis], [f"{prefix}_max"], name=f"{prefix}_max")
+            )
+            if is_gelu_output(name, producers):
+                bounds = [f"{prefix}_max", gelu_floor]
+            else:
+                rewritten.extend(
+                    [
+                        helper.make_node(
+                            "ReduceMin", [name, last_axis], [f"{prefix}_min"], name=f"{prefix}_min"
+                        ),
+                        helper.make_node("Neg", [f"{prefix}_min"], [f"{prefix}_neg"], name=f"{prefix}_neg"),
+                    ]
+                )
+                bounds = [f"{prefix}_max", f"{prefix}_neg", tiny]
             rewritten.extend(
                 [
-                    helper.make_node("ReduceMax", [name, last_axis], [f"{prefix}_max"], name=f"{prefix}_max"),
-                    helper.make_node("ReduceMin", [name, last_axis], [f"{prefix}_min"], name=f"{prefix}_min"),
-                    helper.make_node("Neg", [f"{prefix}_min"], [f"{prefix}_neg"], name=f"{prefix}_neg"),
-                    helper.make_node(
-                        "Max",
-                        [f"{prefix}_max", f"{prefix}_neg", tiny],
-                        [f"{prefix}_abs"],
-                        name=f"{prefix}_abs",
-                    ),
+                    helper.make_node("Max", bounds, [f"{prefix}_abs"], name=f"{prefix}_abs"),
                     helper.make_node("Mul", [f"{prefix}_abs", inverse_levels], [scale], name=scale),
                 ]
             )
@@ -202,9 +225,9 @@ def quantize_exact_int8(
     del graph.node[:]
     graph.node.extend(rewritten)
     used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
+    kept = [t for t in [*graph.initializer, *added] if t.name in used]  # constants no node reads go
     del graph.initializer[:]
-    graph.initializer.extend([*kept, *added])
+    graph.initializer.extend(kept)
     for opset in model.opset_import:
         if opset.domain in ("", "ai.onnx"):
             opset.version = max(opset.version, OPSET)
