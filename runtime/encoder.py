@@ -214,7 +214,7 @@ class Encoder:
 
     def probabilities(
         self,
-        texts: Sequence[str] | Sequence[TextPair],
+        texts: Sequence[str | TextPair],
         *,
         batch_size: int = 32,
         prompt: str | None = None,
@@ -301,7 +301,7 @@ class Encoder:
         ]
 
     def classify(
-        self, texts: Sequence[str] | Sequence[TextPair], *, batch_size: int = 32, prompt: str | None = None
+        self, texts: Sequence[str | TextPair], *, batch_size: int = 32, prompt: str | None = None
     ) -> list[Prediction]:
         """The most probable label of each text (or pair, for a bundle that takes pairs), with its probability."""
         probabilities = self.probabilities(texts, batch_size=batch_size, prompt=prompt)
@@ -313,7 +313,7 @@ class Encoder:
 
     def tokenize(
         self,
-        texts: Sequence[str] | Sequence[TextPair],
+        texts: Sequence[str | TextPair],
         *,
         prompt: str | None = None,
         truncation: TruncationSide = "right",
