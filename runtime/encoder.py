@@ -32,7 +32,7 @@ from langtrim.runtime.bundle import (
 )
 from langtrim.runtime.entities import Entity, cut_encodings, group_simple
 from langtrim.runtime.errors import BundleError, InputError
-from langtrim.runtime.pairs import TextPair, check_pairs, check_strategy, encode_pairs, is_pair, sigmoid
+from langtrim.runtime.pairs import TextPair, check_strategy, encode_items, is_pair, sigmoid
 
 logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
@@ -226,7 +226,9 @@ class Encoder:
         A bundle that takes pairs (`manifest.pair_truncation`) classifies (first, second) pairs.
         """
         self._require_task(TEXT_CLASSIFICATION, "classify")
-        if self.manifest.pair_truncation is not None and texts and all(map(is_pair, texts)):
+        if self.manifest.pair_truncation is not None and any(
+            map(is_pair, _as_list(texts, "texts", "strings"))
+        ):
             tokenized = self.tokenize(texts)
             return self.outputs(
                 tokenized.ids, type_ids=tokenized.type_ids, batch_size=batch_size, logits=raw_scores
@@ -293,10 +295,9 @@ class Encoder:
             encodings = cut_encodings(
                 self._tokenizer, [prefix + text for text in texts], self.manifest.max_length, truncation
             )
+        labels = self.manifest.labels
         return [
-            group_simple(
-                text, encoding, softmax(logits.astype(np.float32)), self.manifest.labels, len(prefix)
-            )
+            group_simple(text, encoding, softmax(logits.astype(np.float32)), labels, len(prefix))
             for text, encoding, logits in zip(texts, encodings, token_logits, strict=True)
         ]
 
@@ -332,8 +333,13 @@ class Encoder:
         listed = _as_list(texts, "texts", "strings")
         if self.manifest.pair_truncation is not None and any(map(is_pair, listed)):
             strategy = check_strategy(pair_truncation or self.manifest.pair_truncation)
-            ids, type_ids, lengths = encode_pairs(
-                self._tokenizer, check_pairs(listed, "texts"), self.manifest.max_length, strategy, truncation
+
+            def singles(texts: list[object]) -> tuple[list[np.ndarray], list[int]]:
+                tokenized = self._tokenize(_check_texts(texts), truncation)
+                return tokenized.ids, tokenized.lengths
+
+            ids, lengths, type_ids = encode_items(
+                self._tokenizer, listed, self.manifest.max_length, strategy, truncation, singles
             )
             return Tokenized(ids, lengths, type_ids)
         items = _check_texts(listed)
@@ -475,8 +481,8 @@ class Encoder:
         assert rows is not None  # _check_texts and _check_ids refuse empty input
         return rows
 
-    def _pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._pool(self._run(ids, mask), mask)
+    def _pooled(self, ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray | None = None) -> np.ndarray:
+        return self._pool(self._run(ids, mask, type_ids), mask)
 
     def _run(self, ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray | None = None) -> np.ndarray:
         """The graph's first output, fed exactly the inputs the graph declares (token types all 0 but for pairs)."""

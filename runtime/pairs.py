@@ -7,7 +7,7 @@ makes of the pair with the same truncation, so a trimmed bundle sees the remappe
 before post-processing gives each text's full length for free, as `Encoder.tokenize` does for single texts.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import numpy as np
@@ -101,6 +101,29 @@ def encode_pairs(
         ids.append(np.asarray(encoding.ids, dtype=np.int64))
         types.append(np.asarray(encoding.type_ids, dtype=np.int64))
     return ids, types, lengths
+
+
+def encode_items(
+    tokenizer: Tokenizer,
+    items: Sequence[object],
+    max_length: int,
+    strategy: PairTruncation,
+    side: str,
+    singles: Callable[[list[object]], tuple[list[np.ndarray], list[int]]],
+) -> tuple[list[np.ndarray], list[int], list[np.ndarray]]:
+    """Ids, full lengths and token types of a batch of pairs and single texts (TEI's /predict takes both),
+    in order: pairs by `encode_pairs`, single texts by `singles` (the Encoder's own tokenization)."""
+    at = [i for i, item in enumerate(items) if is_pair(item)]
+    single_at = [i for i in range(len(items)) if not is_pair(items[i])]
+    ids, types, lengths = encode_pairs(
+        tokenizer, check_pairs([items[i] for i in at], "texts"), max_length, strategy, side
+    )
+    if single_at:
+        single_ids, single_lengths = singles([items[i] for i in single_at])
+        ids, lengths = ids + single_ids, lengths + single_lengths
+        types += [np.zeros_like(sequence) for sequence in single_ids]
+    order = np.argsort(np.asarray(at + single_at), kind="stable")
+    return [ids[i] for i in order], [lengths[i] for i in order], [types[i] for i in order]
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -112,6 +112,7 @@ class ParityReport:
                     "cosine_p1": round(p.end_to_end_cosine.p1, 5),
                     "cosine_min": round(p.end_to_end_cosine.min, 5),
                     "passed": p.passed,
+                    **({"scores": asdict(p.scores)} if p.scores is not None else {}),
                 }
                 for p in self.languages
             },

@@ -191,6 +191,7 @@ class Batcher:
         tokens: dict[int, int] = {}
         ids: list[np.ndarray] = []
         types: list[np.ndarray] = []  # token types: a pair's segments, zeros for a single text
+        pairs = False  # whether any job has pairs (else the model's token types stay all 0, as before)
         starts: dict[int, int] = {}  # job -> where its texts start in `ids`
         for j, job in enumerate(jobs):
             request = job.request
@@ -223,7 +224,8 @@ class Batcher:
             starts[j] = len(ids)
             ids += tokenized.ids
             types += tokenized.type_ids or [np.zeros_like(text_ids) for text_ids in tokenized.ids]
-        outputs = _outputs(encoder, ids, jobs[0].request.output, types)
+            pairs = pairs or tokenized.type_ids is not None
+        outputs = _outputs(encoder, ids, jobs[0].request.output, types if pairs else None)
         results: list[Result | Exception] = []
         for j in range(len(jobs)):
             if j in refused:
@@ -235,7 +237,7 @@ class Batcher:
 
 
 def _outputs(
-    encoder: Encoder, ids: list[np.ndarray], output: Output, types: list[np.ndarray]
+    encoder: Encoder, ids: list[np.ndarray], output: Output, types: list[np.ndarray] | None
 ) -> np.ndarray | list[np.ndarray]:
     if not ids:
         return []

@@ -123,3 +123,23 @@ def test_entity_offsets_refer_to_the_callers_text_when_truncated(
             assert spans[-1].end > len(text) - 20
         else:
             assert spans[0].start < 20
+
+
+def test_pack_refuses_a_question_answering_model_in_one_line(
+    task_model, tmp_path, monkeypatch, capsys
+) -> None:
+    from tests.support.cli import run_cli
+
+    args = ["pack", str(task_model("xlmr-qa")), "--languages", "fr", "--out", str(tmp_path / "out")]
+    code, _, stderr = run_cli(args, monkeypatch, capsys)
+    assert code == 1 and stderr.count("\n") == 1
+    assert "QuestionAnswering head langtrim cannot keep" in stderr and not (tmp_path / "out").exists()
+
+
+def test_only_a_classifier_bundle_may_take_pairs(tmp_path_factory, tmp_path) -> None:
+    from langtrim.runtime.bundle import write_manifest
+    from tests.support.bundles import copy_bundle, manifest_fields, tiny_bundle
+
+    bundle = copy_bundle(tiny_bundle(tmp_path_factory, "bert"), tmp_path)
+    with pytest.raises(BundleError, match="only a text-classification bundle takes text pairs"):
+        write_manifest(bundle, **manifest_fields("bert"), pair_truncation="only_second")
