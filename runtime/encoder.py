@@ -233,7 +233,9 @@ class Encoder:
             return self.outputs(
                 tokenized.ids, type_ids=tokenized.type_ids, batch_size=batch_size, logits=raw_scores
             )
-        logits = self._each_text_run(texts, prompt, batch_size, self._run).astype(np.float32)  # type: ignore[arg-type]
+        logits = self._each_text_run(cast(Sequence[str], texts), prompt, batch_size, self._run).astype(
+            np.float32
+        )
         return logits if raw_scores else class_probabilities(logits)
 
     def rerank(

@@ -194,7 +194,8 @@ class Info(BaseModel):
     model_sha: str | None = None
     model_dtype: str
     served_model_name: str
-    model_type: dict[str, Any]  # {"embedding": {"pooling": ...}} or {"classifier": {"id2label", "label2id"}}
+    # {"embedding": {"pooling": ...}}, or {"classifier" | "reranker" | "token_classifier": {"id2label", "label2id"}}
+    model_type: dict[str, Any]
     max_concurrent_requests: int
     max_input_length: int
     max_batch_tokens: int
