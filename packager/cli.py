@@ -285,6 +285,14 @@ def pack(
             help="Write the bundle even if a parity gate fails (marked failed in the manifest).",
         ),
     ] = False,
+    pairs: Annotated[
+        bool | None,
+        typer.Option(
+            "--pairs/--single-texts",
+            help="Whether a sequence classifier reads text pairs (rerankers, NLI); default: a one-label "
+            "classifier or NLI labels do. See docs/tasks.md.",
+        ),
+    ] = None,
     force: ForceOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -328,6 +336,7 @@ def pack(
             gates=Gates(min_cosine, min_p1_cosine, max_unk_rate).check(),
             eval_texts=_eval_texts(eval_text),
             allow_parity_failure=allow_parity_failure,
+            pairs=pairs,
             progress=lambda step: status.update(step),
             **({"settings": settings} if settings is not None else {}),
         )

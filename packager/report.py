@@ -175,6 +175,8 @@ def print_manifest(manifest: "Manifest", digest: str, console: Console) -> None:
     ]
     if manifest.labels:
         rows.append(("labels", ", ".join(manifest.labels)))
+    if manifest.pair_truncation:
+        rows.append(("text pairs", f"yes, cut {manifest.pair_truncation}"))
     _key_list(console, rows)
     if manifest.parity is None:
         console.print("parity: not measured")
@@ -310,11 +312,43 @@ def print_parity_report(report: "ParityReport", console: Console) -> None:
                 ),
             ],
         )
+    if any(p.scores is not None for p in report.languages):
+        _print_scores(report, console)
     for p in report.languages:
         if p.failures:
             console.print(f"[bold red]{p.language}[/]: " + escape("; ".join(p.failures)))
     if report.not_measured:
         console.print(f"not measured (no text): {', '.join(report.not_measured)}: pass --eval-text LANG=PATH")
+
+
+def _print_scores(report: "ParityReport", console: Console) -> None:
+    """Pair and token classifiers' own figures (packager/pack/score_parity.py)."""
+    pairs = any(p.scores is not None and p.scores.spearman is not None for p in report.languages)
+    extra = ("spearman", "top-1") if pairs else ("same spans",)
+    table = _table("scores: bundle vs original", "language", "items", "logit diff", "identical", *extra)
+    for p in report.languages:
+        if p.scores is None:
+            continue
+        s = p.scores
+        same = f"{s.max_logit_diff_identical:.1e}" if s.max_logit_diff_identical is not None else _DASH
+        figures = (f"{s.spearman:.4f}", _share(s.top1_agreement)) if pairs else (_share(s.span_agreement),)
+        table.add_row(p.language, f"{s.items:,}", f"{s.max_logit_diff:.1e}", same, *figures)
+    console.print(table)
+    _key_list(
+        console,
+        [
+            ("items", "query/passage pairs" if pairs else "tokens"),
+            ("logit diff", "largest |logit difference|: every item, then identically tokenized items only"),
+            *(
+                (
+                    ("spearman", "mean rank correlation of each query's passages"),
+                    ("top-1", "same best passage"),
+                )
+                if pairs
+                else (("same spans", "share of texts with the original's entities (label, start, end)"),)
+            ),
+        ],
+    )
 
 
 # --- langtrim count ------------------------------------------------------------------------------------------

@@ -27,10 +27,12 @@ from langtrim.runtime.errors import (  # noqa: E402
 
 if TYPE_CHECKING:
     from langtrim.runtime.encoder import Encoder, Prediction, Tokenized
+    from langtrim.runtime.entities import Entity
 
     __version__: str
 
 _LAZY = {name: "langtrim.runtime.encoder" for name in ("Encoder", "Prediction", "Tokenized")}
+_LAZY["Entity"] = "langtrim.runtime.entities"
 
 
 def __getattr__(name: str) -> Any:
@@ -47,6 +49,7 @@ __all__ = [
     "FORMAT_VERSION",
     "BundleError",
     "Encoder",
+    "Entity",
     "InputError",
     "LangtrimError",
     "Manifest",

@@ -64,9 +64,14 @@ REQUIRED_FILES = (
     HF_SPECIAL_TOKENS_FILE,
 )
 
-Task = Literal["feature-extraction", "text-classification"]
+Task = Literal["feature-extraction", "text-classification", "token-classification"]
 FEATURE_EXTRACTION: Task = "feature-extraction"  # the graph returns last_hidden_state; the runtime pools
 TEXT_CLASSIFICATION: Task = "text-classification"  # the graph returns logits over manifest.labels
+TOKEN_CLASSIFICATION: Task = "token-classification"  # logits over manifest.labels for every token
+# How a text pair over max_length is cut (the tokenizers library's strategies): "only_second" keeps the
+# first text (a reranker's query) whole, "longest_first" takes tokens from the longer text first.
+PairTruncation = Literal["only_second", "longest_first"]
+PAIR_TRUNCATIONS: tuple[str, ...] = get_args(PairTruncation)
 Pooling = Literal["mean", "cls"]
 Verify = Literal["full", "size", "none"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -133,9 +138,12 @@ class Manifest:
     normalize: bool  # L2-normalise embeddings by default
     max_length: int  # tokens per text, special tokens included; longer texts are truncated
     prompts: Mapping[str, str]  # prompt name -> prefix, e.g. {"query": "query: "}; may be empty
-    labels: tuple[str, ...]  # class names in logit order (text-classification); empty otherwise
+    labels: tuple[str, ...]  # class names in logit order (the classification tasks); empty otherwise
     parity: Mapping[str, Any] | None  # summary of the parity check, with a boolean "passed"; None before it
     files: Mapping[str, FileEntry]  # every file but the manifest: relative posix path -> size and sha256
+    # text-classification bundles that take text pairs (rerankers, NLI): how a long pair is cut. None: the
+    # model classifies single texts. Absent from bundles packed before pairs were served (read as None).
+    pair_truncation: PairTruncation | None = None
 
     @property
     def parity_passed(self) -> bool | None:
@@ -161,6 +169,7 @@ def write_manifest(
     prompts: Mapping[str, str] | None = None,
     labels: Sequence[str] = (),
     parity: Mapping[str, Any] | None = None,
+    pair_truncation: PairTruncation | None = None,
 ) -> Manifest:
     """Describe the files in `directory` and write its manifest.json last; return what was written.
 
@@ -201,6 +210,7 @@ def write_manifest(
         labels=tuple(labels),
         parity=None if parity is None else dict(parity),
         files={},
+        pair_truncation=pair_truncation,
     )
     return _seal(root, manifest)
 
@@ -517,9 +527,10 @@ def _parse(data: object, bundle: str, hint: str) -> Manifest:
         normalize=top.boolean("normalize"),
         max_length=top.integer("max_length", 2),
         prompts=top.text_map("prompts"),
-        labels=top.texts("labels", non_empty=task == TEXT_CLASSIFICATION),
+        labels=top.texts("labels", non_empty=task in (TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION)),
         parity=_parity(top),
         files=_files(top),
+        pair_truncation=_pair_truncation(top, task),
     )
     if manifest.vocab.kept_size > manifest.vocab.original_size:
         raise top.error(
@@ -527,6 +538,18 @@ def _parse(data: object, bundle: str, hint: str) -> Manifest:
             f"({manifest.vocab.original_size})"
         )
     return manifest
+
+
+def _pair_truncation(top: _Fields, task: str) -> Any:
+    """Optional: bundles packed before pairs were served lack the field."""
+    if top.data.get("pair_truncation") is None:
+        return None
+    value = top.choice("pair_truncation", PAIR_TRUNCATIONS)
+    if task != TEXT_CLASSIFICATION:
+        raise top.error(
+            f"field 'pair_truncation' is set, but only a {TEXT_CLASSIFICATION} bundle takes text pairs"
+        )
+    return value
 
 
 def _check_format(top: _Fields) -> None:

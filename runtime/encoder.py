@@ -22,13 +22,17 @@ from langtrim.runtime.bundle import (
     HF_TOKENIZER_CONFIG_FILE,
     MODEL_FILE,
     TEXT_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
     TOKENIZER_FILE,
     Manifest,
+    PairTruncation,
     Verify,
     read_id_map,
     read_manifest,
 )
+from langtrim.runtime.entities import Entity, cut_encodings, group_simple
 from langtrim.runtime.errors import BundleError, InputError
+from langtrim.runtime.pairs import TextPair, check_strategy, encode_items, is_pair, sigmoid
 
 logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
@@ -90,12 +94,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True), dtype=logits.dtype)
 
 
+def class_probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the labels, or the sigmoid of a one-label model's logit (a reranker's relevance; a
+    softmax over one label would always be 1), as text-embeddings-inference scores them."""
+    return sigmoid(logits) if logits.shape[-1] == 1 else softmax(logits)
+
+
 @dataclass(frozen=True)
 class Tokenized:
     """Texts as the model sees them, tokenized once: what `Encoder.outputs` runs and what a server counts."""
 
     ids: list[np.ndarray]  # per text: int64 ids, prompt and special tokens included, cut to max_length
     lengths: list[int]  # per text: tokens before the cut; above max_length means the text was truncated
+    type_ids: list[np.ndarray] | None = None  # text pairs: per pair, each token's segment (0 first, 1 second)
 
 
 @dataclass(frozen=True)
@@ -202,17 +213,100 @@ class Encoder:
         return l2_normalize(vectors) if normalized else vectors
 
     def probabilities(
-        self, texts: Sequence[str], *, batch_size: int = 32, prompt: str | None = None
+        self,
+        texts: Sequence[str | TextPair],
+        *,
+        batch_size: int = 32,
+        prompt: str | None = None,
+        raw_scores: bool = False,
     ) -> np.ndarray:
-        """Class probabilities [len(texts), len(labels)] float32, columns in `manifest.labels` order."""
+        """Class probabilities [len(texts), len(labels)] float32, columns in `manifest.labels` order (a
+        one-label model's: the sigmoid of its logit); `raw_scores`: the logits.
+
+        A bundle that takes pairs (`manifest.pair_truncation`) classifies (first, second) pairs.
+        """
         self._require_task(TEXT_CLASSIFICATION, "classify")
-        logits = self._each_text_run(texts, prompt, batch_size, self._run)
-        return softmax(logits.astype(np.float32))
+        if self.manifest.pair_truncation is not None and any(
+            map(is_pair, _as_list(texts, "texts", "strings"))
+        ):
+            tokenized = self.tokenize(texts)
+            return self.outputs(
+                tokenized.ids, type_ids=tokenized.type_ids, batch_size=batch_size, logits=raw_scores
+            )
+        logits = self._each_text_run(cast(Sequence[str], texts), prompt, batch_size, self._run).astype(
+            np.float32
+        )
+        return logits if raw_scores else class_probabilities(logits)
+
+    def rerank(
+        self,
+        query: str,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        raw_scores: bool = False,
+        truncation: TruncationSide = "right",
+    ) -> np.ndarray:
+        """Relevance of each text to `query` [len(texts)] float32, in input order (best first:
+        `np.argsort(-scores)`): a one-label pair classifier's sigmoid, or its logit with `raw_scores`."""
+        self._require_task(TEXT_CLASSIFICATION, "rerank")
+        if self.manifest.pair_truncation is None or len(self.manifest.labels) != 1:
+            raise BundleError(
+                f"bundle {self._label!r} is not a reranker (a one-label classifier of text pairs): use classify()"
+            )
+        if not isinstance(query, str):
+            raise InputError(f"query is {type(query).__name__}, not str")
+        tokenized = self.tokenize([(query, text) for text in _check_texts(texts)], truncation=truncation)
+        scores = self.outputs(tokenized.ids, type_ids=tokenized.type_ids, batch_size=batch_size, logits=True)
+        return scores[:, 0] if raw_scores else sigmoid(scores[:, 0])
+
+    def entities(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        prompt: str | None = None,
+        truncation: TruncationSide = "right",
+    ) -> list[list[Entity]]:
+        """Each text's entities (token-classification bundles), grouped as the transformers pipeline's
+        aggregation_strategy="simple" does, with character offsets into the text as given."""
+        self._require_task(TOKEN_CLASSIFICATION, "entities")
+        items = _check_texts(texts)
+        prefix = self._prompt_prefix(prompt)
+        encodings = cut_encodings(
+            self._tokenizer, [prefix + text for text in items], self.manifest.max_length, truncation
+        )
+        logits = self.token_logits(
+            [np.asarray(e.ids, dtype=np.int64) for e in encodings], batch_size=batch_size
+        )
+        return self.spans(items, logits, prompt=prompt, truncation=truncation, encodings=encodings)
+
+    def spans(
+        self,
+        texts: Sequence[str],
+        token_logits: Sequence[np.ndarray],
+        *,
+        prompt: str | None = None,
+        truncation: TruncationSide = "right",
+        encodings: Sequence[Encoding] | None = None,
+    ) -> list[list[Entity]]:
+        """The entities of texts whose per-token logits `token_logits` (from `tokenize` + `token_logits`)
+        are known; the texts are tokenized again for their offsets unless `encodings` are given."""
+        prefix = self._prompt_prefix(prompt)
+        if encodings is None:
+            encodings = cut_encodings(
+                self._tokenizer, [prefix + text for text in texts], self.manifest.max_length, truncation
+            )
+        labels = self.manifest.labels
+        return [
+            group_simple(text, encoding, softmax(logits.astype(np.float32)), labels, len(prefix))
+            for text, encoding, logits in zip(texts, encodings, token_logits, strict=True)
+        ]
 
     def classify(
-        self, texts: Sequence[str], *, batch_size: int = 32, prompt: str | None = None
+        self, texts: Sequence[str | TextPair], *, batch_size: int = 32, prompt: str | None = None
     ) -> list[Prediction]:
-        """The most probable label of each text, with its probability."""
+        """The most probable label of each text (or pair, for a bundle that takes pairs), with its probability."""
         probabilities = self.probabilities(texts, batch_size=batch_size, prompt=prompt)
         best = probabilities.argmax(axis=1)
         return [
@@ -221,17 +315,36 @@ class Encoder:
         ]
 
     def tokenize(
-        self, texts: Sequence[str], *, prompt: str | None = None, truncation: TruncationSide = "right"
+        self,
+        texts: Sequence[str | TextPair],
+        *,
+        prompt: str | None = None,
+        truncation: TruncationSide = "right",
+        pair_truncation: PairTruncation | None = None,
     ) -> Tokenized:
         """The texts' ids as `embed` and `probabilities` run them, and each text's length before truncation.
 
         For callers that must look at the tokens before running them (a server refusing over-long texts,
         counting tokens for usage): `outputs(tokenized.ids)` then runs them without tokenizing again.
-        `truncation` is the end a text over max_length loses ("left" keeps its last tokens).
+        `truncation` is the end a text over max_length loses ("left" keeps its last tokens). A bundle that
+        takes pairs also tokenizes (first, second) pairs with the tokenizer's pair template, cut by
+        `pair_truncation` (default: the manifest's); their `type_ids` are the segments.
         """
-        items = _check_texts(texts)
         if truncation not in TRUNCATION_SIDES:
             raise InputError(f"truncation must be 'right' or 'left', got {truncation!r}")
+        listed = _as_list(texts, "texts", "strings")
+        if self.manifest.pair_truncation is not None and any(map(is_pair, listed)):
+            strategy = check_strategy(pair_truncation or self.manifest.pair_truncation)
+
+            def singles(texts: list[object]) -> tuple[list[np.ndarray], list[int]]:
+                tokenized = self._tokenize(_check_texts(texts), truncation)
+                return tokenized.ids, tokenized.lengths
+
+            ids, lengths, type_ids = encode_items(
+                self._tokenizer, listed, self.manifest.max_length, strategy, truncation, singles
+            )
+            return Tokenized(ids, lengths, type_ids)
+        items = _check_texts(listed)
         return self._tokenize([self._prompt_prefix(prompt) + text for text in items], truncation)
 
     def encodings(
@@ -258,25 +371,43 @@ class Encoder:
         lists = [[int(value) for value in cast(Iterable[int], item)] for item in sequences]
         return self._tokenizer.decode_batch(lists, skip_special_tokens=skip_special_tokens)
 
-    def outputs(self, ids: Sequence[np.ndarray], *, batch_size: int = 32, logits: bool = False) -> np.ndarray:
+    def outputs(
+        self,
+        ids: Sequence[np.ndarray],
+        *,
+        batch_size: int = 32,
+        logits: bool = False,
+        type_ids: Sequence[np.ndarray] | None = None,
+    ) -> np.ndarray:
         """The model's answer for ids from `tokenize`, in order: pooled embeddings [n, dim] float32, not
         normalised (feature-extraction bundles), or class probabilities [n, labels] (text-classification;
-        `logits=True`: the classifier's raw scores before softmax)."""
+        `logits=True`: the classifier's raw scores). `type_ids`: `tokenize`'s, for text pairs."""
         sequences = self._id_arrays(ids)
         _check_batch_size(batch_size)
+        types = None if type_ids is None else self._id_arrays(type_ids)
 
-        def as_given(window: Sequence[np.ndarray]) -> list[np.ndarray]:
-            return list(window)
+        def as_given(window: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+            return [sequences[i] for i in window], None if types is None else [types[i] for i in window]
 
+        indices = range(len(sequences))
         if self.manifest.task == TEXT_CLASSIFICATION:
-            scores = self._each_run(sequences, as_given, batch_size, self._run).astype(np.float32)
-            return scores if logits else softmax(scores)
-        return self._each_run(sequences, as_given, batch_size, self._pooled)
+            scores = self._each_run(indices, as_given, batch_size, self._run).astype(np.float32)
+            return scores if logits else class_probabilities(scores)
+        self._require_task(FEATURE_EXTRACTION, "outputs")
+        return self._each_run(indices, as_given, batch_size, self._pooled)
 
     def hidden_states(self, ids: Sequence[np.ndarray], *, batch_size: int = 32) -> list[np.ndarray]:
         """Each text's last hidden state [its tokens, hidden] float32 before pooling, for ids from `tokenize`
         (text-embeddings-inference's /embed_all)."""
         self._require_task(FEATURE_EXTRACTION, "hidden_states")
+        return self._per_token(ids, batch_size)
+
+    def token_logits(self, ids: Sequence[np.ndarray], *, batch_size: int = 32) -> list[np.ndarray]:
+        """Each text's logits [its tokens, labels] float32 (token-classification), for ids from `tokenize`."""
+        self._require_task(TOKEN_CLASSIFICATION, "token_logits")
+        return self._per_token(ids, batch_size)
+
+    def _per_token(self, ids: Sequence[np.ndarray], batch_size: int) -> list[np.ndarray]:
         sequences = self._id_arrays(ids)
         _check_batch_size(batch_size)
         states: list[np.ndarray] = [np.empty(0)] * len(sequences)
@@ -324,33 +455,41 @@ class Encoder:
     def _each_run(
         self,
         items: Sequence[_Item],
-        to_ids: Callable[[Sequence[_Item]], list[np.ndarray]],
+        to_ids: Callable[
+            [Sequence[_Item]], list[np.ndarray] | tuple[list[np.ndarray], list[np.ndarray] | None]
+        ],
         batch_size: int,
-        step: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        step: Callable[..., np.ndarray],
     ) -> np.ndarray:
-        """`step(ids, mask)` over runs of similar-length sequences (see `length_runs`), rows in input order.
+        """`step(ids, mask)` over runs of similar-length sequences (see `length_runs`), rows in input order;
+        `step(ids, mask, type_ids)` when `to_ids` gives (ids, type ids).
 
         Items are turned into ids `WINDOW_TEXTS` at a time, so a call with millions of texts holds the ids
         of one window, not of all; sorting by length happens within a window.
         """
         rows: np.ndarray | None = None
         for start in range(0, len(items), WINDOW_TEXTS):
-            sequences = to_ids(items[start : start + WINDOW_TEXTS])
+            window = to_ids(items[start : start + WINDOW_TEXTS])
+            sequences, types = window if isinstance(window, tuple) else (window, None)
             lengths = [len(ids) for ids in sequences]
             for run in length_runs(lengths, batch_size, RUN_TOKENS, RUN_OVERHEAD_TOKENS):
-                values = step(*_pad([sequences[i] for i in run], self._pad_id))
+                padded = _pad([sequences[i] for i in run], self._pad_id)
+                values = (
+                    step(*padded) if types is None else step(*padded, _pad([types[i] for i in run], 0)[0])
+                )
                 if rows is None:
                     rows = np.empty((len(items), *values.shape[1:]), dtype=values.dtype)
                 rows[start + run] = values
         assert rows is not None  # _check_texts and _check_ids refuse empty input
         return rows
 
-    def _pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return self._pool(self._run(ids, mask), mask)
+    def _pooled(self, ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray | None = None) -> np.ndarray:
+        return self._pool(self._run(ids, mask, type_ids), mask)
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The graph's first output, fed exactly the inputs the graph declares (token types are all 0)."""
-        available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    def _run(self, ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray | None = None) -> np.ndarray:
+        """The graph's first output, fed exactly the inputs the graph declares (token types all 0 but for pairs)."""
+        types = np.zeros_like(ids) if type_ids is None else type_ids
+        available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         feed: dict[str, np.ndarray] = {
             name: available[name].astype(dtype, copy=False) for name, dtype in self._input_types.items()
         }
@@ -368,7 +507,9 @@ class Encoder:
 
     def _require_task(self, task: str, method: str) -> None:
         if self.manifest.task != task:
-            other = "classify" if self.manifest.task == TEXT_CLASSIFICATION else "embed"
+            other = {TEXT_CLASSIFICATION: "classify", TOKEN_CLASSIFICATION: "entities"}.get(
+                self.manifest.task, "embed"
+            )
             raise BundleError(
                 f"bundle {self._label!r} is a {self.manifest.task} model, so {method}() does not apply: use "
                 f"{other}(), or pack the model with task {task}"
@@ -452,7 +593,7 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
             f"bundle {label!r}: the manifest says inputs {list(manifest.inputs)} and outputs "
             f"{list(manifest.outputs)}, but {MODEL_FILE} has {list(inputs)} and {list(outputs)}; re-run langtrim pack"
         )
-    rank = 3 if manifest.task == FEATURE_EXTRACTION else 2
+    rank = 2 if manifest.task == TEXT_CLASSIFICATION else 3
     shape = outputs[manifest.outputs[0]]
     if shape is not None and len(shape) != rank:
         raise BundleError(
@@ -460,7 +601,7 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
             f"{manifest.task} model needs rank {rank}"
         )
     classes = shape[-1] if shape else None
-    if manifest.task == TEXT_CLASSIFICATION and isinstance(classes, int) and classes != len(manifest.labels):
+    if manifest.task != FEATURE_EXTRACTION and isinstance(classes, int) and classes != len(manifest.labels):
         raise BundleError(
             f"bundle {label!r}: the model has {classes} logits but the manifest {len(manifest.labels)} labels"
         )

@@ -148,3 +148,19 @@ def covered(tokenizer: Tokenizer, kept_ids: np.ndarray, texts: list[str]) -> lis
     kept = np.zeros(tokenizer.get_vocab_size(with_added_tokens=True), dtype=bool)
     kept[kept_ids] = True
     return [t for t in texts if kept[tokenizer.encode(t, add_special_tokens=True).ids].all()]
+
+
+@pytest.fixture(scope="session")
+def task_model(tmp_path_factory: pytest.TempPathFactory, mbert_tokenizer_dir: Path) -> Callable[[str], Path]:
+    """Tiny pair and token classifiers (tests/support/task_models.py), each built once on first use."""
+    from tests.support.task_models import build_task_model
+
+    root = tmp_path_factory.mktemp("task-models")
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = build_task_model(name, root, mbert_tokenizer_dir)
+        return built[name]
+
+    return get

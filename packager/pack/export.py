@@ -3,8 +3,9 @@
 The graph has dynamic batch and sequence axes and takes the inputs the model's forward takes
 (`input_ids`, `attention_mask`, and `token_type_ids` for BERT-family models, which the runtime feeds as zeros
 when the tokenizer gives none). It returns `last_hidden_state` [batch, seq, hidden] for a plain encoder
-(task "feature-extraction"), or `logits` [batch, labels] when the directory holds a sequence-classification
-head (task "text-classification"). Pooling and normalisation stay in the runtime, outside the graph, so one
+(task "feature-extraction"), `logits` [batch, labels] when the directory holds a sequence-classification
+head (task "text-classification"), or `logits` [batch, seq, labels] for a token-classification head
+("token-classification"); a head langtrim cannot keep is refused (`heads.py`). Pooling and normalisation stay in the runtime, outside the graph, so one
 graph serves every pooling a model card asks for.
 
 Only the `.onnx` file (plus `model.onnx_data` for a graph over 2 GB) lands in the output directory: optimum
@@ -27,13 +28,15 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from langtrim.packager.errors import ModelSourceError, UnsupportedModelError
-from langtrim.runtime.bundle import FEATURE_EXTRACTION, TASKS, TEXT_CLASSIFICATION
+from langtrim.packager.pack.heads import head_task
+from langtrim.runtime.bundle import FEATURE_EXTRACTION, TASKS, TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
 from langtrim.runtime.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
 # Names people use for the classification task; optimum calls it "text-classification".
 _TASK_SYNONYMS = {"sequence-classification": TEXT_CLASSIFICATION, "default": FEATURE_EXTRACTION}
+_HEAD_NAMES = {TEXT_CLASSIFICATION: "sequence-classification", TOKEN_CLASSIFICATION: "token-classification"}
 ONNX_FILE = "model.onnx"
 ONNX_DATA_FILE = "model.onnx_data"  # optimum's name for the external weights of a graph over 2 GB
 # Libraries that log to their own stderr handlers while exporting; we route them to our logger at DEBUG.
@@ -64,11 +67,8 @@ def _read_config(model_dir: Path) -> dict:
 
 
 def detect_task(config: dict) -> str:
-    """The export task a config implies: its architectures name a sequence-classification head, or not."""
-    architectures = config.get("architectures") or []
-    if any(name.endswith("ForSequenceClassification") for name in architectures):
-        return TEXT_CLASSIFICATION
-    return FEATURE_EXTRACTION
+    """The export task a config implies (the head its architectures name; see `heads.head_task`)."""
+    return head_task(config)
 
 
 def _resolve_task(task: str | None, config: dict, model_dir: Path) -> str:
@@ -78,10 +78,10 @@ def _resolve_task(task: str | None, config: dict, model_dir: Path) -> str:
     task = _TASK_SYNONYMS.get(task, task)
     if task not in TASKS:
         raise UsageError(f"unknown export task {task!r}: use one of {', '.join(TASKS)}")
-    if task == TEXT_CLASSIFICATION and detected != TEXT_CLASSIFICATION:
+    if task != FEATURE_EXTRACTION and detected != task:
         architectures = ", ".join(config.get("architectures") or ["none"])
         raise UnsupportedModelError(
-            f"{str(model_dir)!r} has no sequence-classification head (config.architectures: {architectures}): export it with task {FEATURE_EXTRACTION!r}"
+            f"{str(model_dir)!r} has no {_HEAD_NAMES[task]} head (config.architectures: {architectures}): export it with task {detected!r}"
         )
     return task
 
@@ -150,9 +150,13 @@ def quiet_libraries() -> Iterator[None]:
 
 
 def _load_model(model_dir: Path, task: str):  # -> PreTrainedModel
-    from transformers import AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
-    loader = AutoModelForSequenceClassification if task == TEXT_CLASSIFICATION else AutoModel
+    loaders = {
+        TEXT_CLASSIFICATION: AutoModelForSequenceClassification,
+        TOKEN_CLASSIFICATION: AutoModelForTokenClassification,
+    }
+    loader = loaders.get(task, AutoModel)
     try:
         # Eager attention traces to the plain MatMul/Softmax pattern that onnxruntime's fusions recognise
         # on every architecture; the result is the same as SDPA's to float precision.

@@ -15,6 +15,7 @@ from langtrim.packager.models.sources import ModelSource
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir, remove_stale, staging_prefix
 from langtrim.packager.pack.calibration import calibration_ids
 from langtrim.packager.pack.folder_formats import write_folder_files
+from langtrim.packager.pack.heads import head_task, labels_of, pair_truncation_of
 from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
 from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.packager.selection.choose import SelectionSettings
@@ -119,17 +120,22 @@ def run_pack(
     gates: Gates = Gates(),
     eval_texts: Mapping[str, Sequence[str]] | None = None,
     allow_parity_failure: bool = False,
+    pairs: bool | None = None,
     progress: Progress = lambda step: None,
 ) -> PackReport:
     """Build the bundle `out` from `source`; a trimmed directory (from `langtrim trim`) is packed as it is.
 
     The last step measures parity against the original model (see `parity.py`); when a gate fails, nothing
     is written at `out` and GateFailure is raised, unless `allow_parity_failure` (the manifest says failed).
+    `pairs` says whether a sequence classifier reads text pairs (None: decide from its labels, `heads.py`).
     """
     from langtrim.packager.pack.export import export_onnx
     from langtrim.packager.pack.quantize import build_onnx_variant
 
     check_output_dir(out, force=force)
+    # A head langtrim cannot keep, or --pairs on a model without pairs, is refused before any work.
+    source_config = _read_json(source.path / "config.json")
+    pair_truncation_of(source_config, head_task(source_config, source.name), pairs)
     remove_stale(Path(tempfile.gettempdir()), _WORK_NAME)
     with tempfile.TemporaryDirectory(prefix=staging_prefix(_WORK_NAME)) as work_name:
         work = Path(work_name)
@@ -188,9 +194,7 @@ def run_pack(
                 prompts=usage.prompts,
                 dimension=int(config[architecture(config).hidden_key]),
             )
-            labels = [
-                label for _, label in sorted((int(k), v) for k, v in (config.get("id2label") or {}).items())
-            ]
+            labels = labels_of(config)
             id_map = json.loads((staging / bundle.ID_MAP_FILE).read_text())
             manifest = bundle.write_manifest(
                 staging,
@@ -205,7 +209,8 @@ def run_pack(
                 normalize=usage.normalize,
                 max_length=max_length,
                 prompts=usage.prompts,
-                labels=labels if exported.task == bundle.TEXT_CLASSIFICATION else (),
+                labels=labels if exported.task != bundle.FEATURE_EXTRACTION else (),
+                pair_truncation=pair_truncation_of(config, exported.task, pairs),
             )
             progress("measuring parity against the original model")
             parity = measure_parity(

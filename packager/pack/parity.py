@@ -22,10 +22,11 @@ from tokenizers import Tokenizer
 from langtrim.packager.counting.inputs import iter_lines
 from langtrim.packager.errors import ParityError, SelectionError
 from langtrim.packager.models.tokenizer import unpadded
+from langtrim.packager.pack.score_parity import Measured, ScoreParity, measure_pairs, measure_tokens
 from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_sentences
 from langtrim.packager.trim.coverage import Coverage, measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap
-from langtrim.runtime.bundle import TEXT_CLASSIFICATION
+from langtrim.runtime.bundle import TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
 
 PARITY_FORMAT = 1
 _BATCH = 32
@@ -72,6 +73,9 @@ class LanguageParity:
     label_agreement: float | None = None  # classifiers: share of same argmax, bundle vs original
     max_probability_diff: float | None = None
     failures: list[str] = field(default_factory=list)
+    scores: ScoreParity | None = (
+        None  # pair and token classifiers: logit differences, rank and span agreement
+    )
 
     @property
     def passed(self) -> bool:
@@ -108,6 +112,7 @@ class ParityReport:
                     "cosine_p1": round(p.end_to_end_cosine.p1, 5),
                     "cosine_min": round(p.end_to_end_cosine.min, 5),
                     "passed": p.passed,
+                    **({"scores": asdict(p.scores)} if p.scores is not None else {}),
                 }
                 for p in self.languages
             },
@@ -230,9 +235,14 @@ def measure_parity(
     texts_by_language = load_eval_texts(list(manifest.languages), dict(eval_texts or {}))
     pooling, max_length = manifest.pooling, manifest.max_length
     classifier = manifest.task == TEXT_CLASSIFICATION
+    scored = measure_tokens if manifest.task == TOKEN_CLASSIFICATION else measure_pairs
+    models = (original, trimmed, original_tokenizer, trimmed_tokenizer, encoder, id_map)
 
     results = []
     for language, (text_source, sentences) in texts_by_language.items():
+        if manifest.task == TOKEN_CLASSIFICATION or manifest.pair_truncation is not None:
+            results.append(_scored(language, text_source, scored(language, sentences, *models), gates))
+            continue
         texts = [prompt + sentence for sentence in sentences]
         coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
         original_out, original_hidden = _torch_outputs(
@@ -259,13 +269,7 @@ def measure_parity(
             (original_probabilities, _softmax(trimmed_out)) if classifier else (original_out, trimmed_out)
         )
         end_to_end = CosineStats.of(bundle_out, comparable[0])
-        failures = []
-        if end_to_end.mean < gates.min_mean_cosine:
-            failures.append(f"mean cosine {end_to_end.mean:.4f} < {gates.min_mean_cosine}")
-        if end_to_end.p1 < gates.min_p1_cosine:
-            failures.append(f"1st-percentile cosine {end_to_end.p1:.4f} < {gates.min_p1_cosine}")
-        if coverage.unk_rate > gates.max_unk_rate:
-            failures.append(f"unknown-token rate {coverage.unk_rate:.4f} > {gates.max_unk_rate}")
+        failures = _failures(end_to_end, coverage, gates)
         results.append(
             LanguageParity(
                 language=language,
@@ -289,3 +293,34 @@ def measure_parity(
         not_measured=[language for language in manifest.languages if language not in texts_by_language],
         prompt=prompt,
     )
+
+
+def _scored(language: str, text_source: str, measured: Measured, gates: Gates) -> LanguageParity:
+    """A pair or token classifier's entry: cosines of the probability vectors of its items (pairs, tokens),
+    gated as every classifier's, with the task's own figures in `scores`."""
+    end_to_end = CosineStats.of(measured.bundle, measured.original)
+    failures = _failures(end_to_end, measured.coverage, gates)
+    return LanguageParity(
+        language=language,
+        text_source=text_source,
+        coverage=measured.coverage,
+        trim_max_abs_diff=measured.trim_max_abs_diff,
+        trim_cosine=CosineStats.of(measured.trimmed, measured.original),
+        export_cosine=CosineStats.of(measured.bundle, measured.trimmed),
+        end_to_end_cosine=end_to_end,
+        label_agreement=float(np.mean(measured.bundle.argmax(1) == measured.original.argmax(1))),
+        max_probability_diff=float(np.abs(measured.bundle - measured.original).max()),
+        failures=failures,
+        scores=measured.scores,
+    )
+
+
+def _failures(end_to_end: CosineStats, coverage: Coverage, gates: Gates) -> list[str]:
+    failures = []
+    if end_to_end.mean < gates.min_mean_cosine:
+        failures.append(f"mean cosine {end_to_end.mean:.4f} < {gates.min_mean_cosine}")
+    if end_to_end.p1 < gates.min_p1_cosine:
+        failures.append(f"1st-percentile cosine {end_to_end.p1:.4f} < {gates.min_p1_cosine}")
+    if coverage.unk_rate > gates.max_unk_rate:
+        failures.append(f"unknown-token rate {coverage.unk_rate:.4f} > {gates.max_unk_rate}")
+    return failures

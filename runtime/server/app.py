@@ -29,8 +29,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from langtrim.runtime import __version__
-from langtrim.runtime.bundle import TEXT_CLASSIFICATION, Manifest, read_manifest
-from langtrim.runtime.server import openai_api, tei
+from langtrim.runtime.bundle import TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION, Manifest, read_manifest
+from langtrim.runtime.server import entities, openai_api, rerank, tei
 from langtrim.runtime.server.batching import Batcher, load
 from langtrim.runtime.server.context import ServerState, state_of
 from langtrim.runtime.server.guards import REQUEST_ID_HEADER, Guards
@@ -43,10 +43,12 @@ from langtrim.runtime.server.schemas import (
     DecodeRequest,
     EmbedAllRequest,
     EmbedRequest,
+    EntitiesRequest,
     Health,
     Info,
     OpenAIEmbeddingRequest,
     PredictRequest,
+    RerankRequest,
     SimilarityRequest,
     TokenizeRequest,
 )
@@ -65,13 +67,21 @@ _EMBEDDING_ROUTES: dict[str, tuple[type, tei.Handler]] = {
     "/embeddings": (OpenAIEmbeddingRequest, openai_api.embeddings),
 }
 _CLASSIFIER_ROUTES: dict[str, tuple[type, tei.Handler]] = {"/predict": (PredictRequest, tei.predict)}
+_RERANKER_ROUTES: dict[str, tuple[type, tei.Handler]] = {"/rerank": (RerankRequest, rerank.rerank)}
+_ENTITY_ROUTES: dict[str, tuple[type, tei.Handler]] = {"/entities": (EntitiesRequest, entities.entities)}
 _SHARED_ROUTES: dict[str, tuple[type, tei.Handler]] = {
     "/tokenize": (TokenizeRequest, tei.tokenize),
     "/decode": (DecodeRequest, tei.decode),
 }
 _MAIN_ROUTES = ("/", "/invocations")  # TEI's default route and AWS SageMaker's
-# Routes of tasks no bundle serves yet: always TEI's 424.
-_UNSERVED_ROUTES = {"/rerank": "a re-ranker", "/embed_sparse": "a SPLADE"}
+# What model a task's route needs, for TEI's 424 where the bundle is another (/embed_sparse: none is served).
+_NEEDS = {
+    **dict.fromkeys(_EMBEDDING_ROUTES, "an embedding"),
+    "/predict": "a classifier",
+    "/rerank": "a re-ranker",
+    "/entities": "a token-classification",
+    "/embed_sparse": "a SPLADE",
+}
 _HEALTH_ROUTES = ("/health", "/ping")  # and GET /, which shares its route with POST / (`_post_routes`)
 _OPENAPI_ROUTES = ("/openapi.json", "/api-doc/openapi.json")
 _ENDPOINTS = frozenset(
@@ -80,7 +90,7 @@ _ENDPOINTS = frozenset(
         *_CLASSIFIER_ROUTES,
         *_SHARED_ROUTES,
         *_MAIN_ROUTES,
-        *_UNSERVED_ROUTES,
+        *_NEEDS,
         *_HEALTH_ROUTES,
         *_OPENAPI_ROUTES,
         "/info",
@@ -122,10 +132,15 @@ async def _health(request: Request) -> Response:
 
 
 def _model_type(manifest: Manifest) -> dict[str, Any]:
-    if manifest.task == TEXT_CLASSIFICATION:
+    """TEI's model_type: a one-label pair classifier is its "reranker"; a token classifier, which TEI does
+    not serve, is langtrim's "token_classifier"."""
+    if manifest.task != "feature-extraction":
         labels = manifest.labels
+        kind = "token_classifier" if manifest.task == TOKEN_CLASSIFICATION else "classifier"
+        if rerank.is_reranker(labels, manifest.pair_truncation):
+            kind = "reranker"
         return {
-            "classifier": {
+            kind: {
                 "id2label": {str(i): label for i, label in enumerate(labels)},
                 "label2id": {label: i for i, label in enumerate(labels)},
             }
@@ -237,14 +252,17 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 # --- the application ----------------------------------------------------------------------------------------
 
 
-def _post_routes(task: str) -> tuple[list[Route], tuple[str, ...]]:
-    """The POST routes for a bundle of `task`, and the paths it serves (for the OpenAPI document)."""
-    if task == TEXT_CLASSIFICATION:
-        served, other, main = _CLASSIFIER_ROUTES, _EMBEDDING_ROUTES, _CLASSIFIER_ROUTES["/predict"]
-        needs, instead = "an embedding", "POST /predict"
+def _post_routes(manifest: Manifest) -> tuple[list[Route], tuple[str, ...]]:
+    """The POST routes for the bundle's task, and the paths it serves (for the OpenAPI document)."""
+    if manifest.task == TEXT_CLASSIFICATION:
+        served, instead = dict(_CLASSIFIER_ROUTES), "POST /predict"
+        if rerank.is_reranker(manifest.labels, manifest.pair_truncation):
+            served, instead = {**served, **_RERANKER_ROUTES}, "POST /rerank or /predict"
+    elif manifest.task == TOKEN_CLASSIFICATION:
+        served, instead = _ENTITY_ROUTES, "POST /entities"
     else:
-        served, other, main = _EMBEDDING_ROUTES, _CLASSIFIER_ROUTES, _EMBEDDING_ROUTES["/embed"]
-        needs, instead = "a classifier", "POST /embed or /v1/embeddings"
+        served, instead = _EMBEDDING_ROUTES, "POST /embed or /v1/embeddings"
+    main = next(iter(served.values()))
     routes = [Route(path, _post(_fixed(*entry)), methods=["POST"]) for path, entry in served.items()]
     routes += [Route(path, _post(_fixed(*entry)), methods=["POST"]) for path, entry in _SHARED_ROUTES.items()]
     main_post = _post(tei.main_route(*main))
@@ -253,10 +271,10 @@ def _post_routes(task: str) -> tuple[list[Route], tuple[str, ...]]:
         return await (main_post(request) if request.method == "POST" else _health(request))
 
     routes += [Route("/", root, methods=["GET", "POST"]), Route("/invocations", main_post, methods=["POST"])]
-    routes += [Route(path, tei.wrong_task(path, needs, instead), methods=["POST"]) for path in other]
     routes += [
-        Route(path, tei.wrong_task(path, kind, instead), methods=["POST"])
-        for path, kind in _UNSERVED_ROUTES.items()
+        Route(path, tei.wrong_task(path, needs, instead), methods=["POST"])
+        for path, needs in _NEEDS.items()
+        if path not in served
     ]
     return routes, (*served, *_SHARED_ROUTES, *_MAIN_ROUTES)
 
@@ -306,7 +324,7 @@ def create_app(
             for task in tasks:
                 task.cancel()
 
-    post_routes, served = _post_routes(manifest.task)
+    post_routes, served = _post_routes(manifest)
     routes = [
         *post_routes,
         *(Route(path, _health, methods=["GET"]) for path in _HEALTH_ROUTES),

@@ -26,8 +26,10 @@ from typing import Literal
 
 import numpy as np
 
-from langtrim.runtime.bundle import TEXT_CLASSIFICATION
+from langtrim.runtime.bundle import FEATURE_EXTRACTION, TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
 from langtrim.runtime.encoder import Encoder, TruncationSide
+from langtrim.runtime.errors import InputError
+from langtrim.runtime.pairs import TextPair
 from langtrim.runtime.server.limits import ApiError, ServerLimits, unavailable
 
 logger = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class Loaded:
 
 
 # What a job asks of the model: its main output (pooled embeddings, or class probabilities), the
-# classifier's logits, or every token's hidden state (/embed_all).
+# classifier's logits, or every token's hidden state (/embed_all; a token classifier's: its logits).
 Output = Literal["main", "logits", "hidden"]
 
 
@@ -51,7 +53,7 @@ Output = Literal["main", "logits", "hidden"]
 class Request:
     """What one HTTP request asks the batcher to run."""
 
-    texts: list[str]
+    texts: list[str | TextPair]  # (first, second) pairs for a bundle that takes pairs
     prompt: str | None = None
     truncate: bool = False  # cut texts over max_length (else refuse them)
     truncation: TruncationSide = "right"
@@ -77,6 +79,8 @@ def load(bundle_dir: Path, threads: int | None, expected_digest: str | None = No
     encoder = Encoder(bundle_dir, threads=threads, expected_digest=expected_digest)
     if encoder.manifest.task == TEXT_CLASSIFICATION:
         encoder.probabilities([_WARM_UP_TEXT])
+    elif encoder.manifest.task == TOKEN_CLASSIFICATION:
+        encoder.entities([_WARM_UP_TEXT])
     else:
         encoder.embed([_WARM_UP_TEXT])
     return Loaded(encoder)
@@ -186,10 +190,18 @@ class Batcher:
         refused: dict[int, Exception] = {}
         tokens: dict[int, int] = {}
         ids: list[np.ndarray] = []
+        types: list[np.ndarray] = []  # token types: a pair's segments, zeros for a single text
+        pairs = False  # whether any job has pairs (else the model's token types stay all 0, as before)
         starts: dict[int, int] = {}  # job -> where its texts start in `ids`
         for j, job in enumerate(jobs):
             request = job.request
-            tokenized = encoder.tokenize(request.texts, prompt=request.prompt, truncation=request.truncation)
+            try:
+                tokenized = encoder.tokenize(
+                    request.texts, prompt=request.prompt, truncation=request.truncation
+                )
+            except InputError as error:  # a pair whose first text leaves its second no room
+                refused[j] = ApiError(422, "text too long", str(error))
+                continue
             too_long = [i for i, n in enumerate(tokenized.lengths) if n > max_length]
             if too_long and not request.truncate:
                 i = too_long[0]
@@ -211,7 +223,9 @@ class Batcher:
                 continue
             starts[j] = len(ids)
             ids += tokenized.ids
-        outputs = _outputs(encoder, ids, jobs[0].request.output)
+            types += tokenized.type_ids or [np.zeros_like(text_ids) for text_ids in tokenized.ids]
+            pairs = pairs or tokenized.type_ids is not None
+        outputs = _outputs(encoder, ids, jobs[0].request.output, types if pairs else None)
         results: list[Result | Exception] = []
         for j in range(len(jobs)):
             if j in refused:
@@ -222,9 +236,13 @@ class Batcher:
         return results
 
 
-def _outputs(encoder: Encoder, ids: list[np.ndarray], output: Output) -> np.ndarray | list[np.ndarray]:
+def _outputs(
+    encoder: Encoder, ids: list[np.ndarray], output: Output, types: list[np.ndarray] | None
+) -> np.ndarray | list[np.ndarray]:
     if not ids:
         return []
     if output == "hidden":
-        return encoder.hidden_states(ids)
-    return encoder.outputs(ids, logits=output == "logits")
+        if encoder.manifest.task == FEATURE_EXTRACTION:
+            return encoder.hidden_states(ids)
+        return encoder.token_logits(ids)
+    return encoder.outputs(ids, logits=output == "logits", type_ids=types)

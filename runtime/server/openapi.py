@@ -19,6 +19,8 @@ from langtrim.runtime.server.schemas import (
     DecodeRequest,
     EmbedAllRequest,
     EmbedRequest,
+    EntitiesRequest,
+    EntitySpan,
     ErrorResponse,
     Health,
     Info,
@@ -28,6 +30,8 @@ from langtrim.runtime.server.schemas import (
     OpenAIModelList,
     Prediction,
     PredictRequest,
+    Rank,
+    RerankRequest,
     SimilarityRequest,
     SimpleToken,
     TokenizeRequest,
@@ -40,6 +44,10 @@ _MODELS: tuple[type[BaseModel], ...] = (
     TokenizeRequest,
     DecodeRequest,
     PredictRequest,
+    RerankRequest,
+    Rank,
+    EntitiesRequest,
+    EntitySpan,
     OpenAIEmbeddingRequest,
     OpenAIEmbeddingResponse,
     Prediction,
@@ -91,6 +99,16 @@ _POSTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"$ref": "#/components/schemas/PredictRequest"},
         {"anyOf": [_RANKING, {"type": "array", "items": _RANKING}]},
     ),
+    "/rerank": (
+        "Each text's relevance to the query, best first (a reranker bundle)",
+        {"$ref": "#/components/schemas/RerankRequest"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/Rank"}},
+    ),
+    "/entities": (
+        "Each text's entities, with character offsets into it (langtrim's; a token-classification bundle)",
+        {"$ref": "#/components/schemas/EntitiesRequest"},
+        {"type": "array", "items": {"type": "array", "items": {"$ref": "#/components/schemas/EntitySpan"}}},
+    ),
     "/v1/embeddings": (
         "Embed texts (OpenAI)",
         {"$ref": "#/components/schemas/OpenAIEmbeddingRequest"},
@@ -127,7 +145,7 @@ def openapi_schema(
         }
         for code, text in _ERRORS
     }
-    main = "/predict" if "/predict" in served else "/embed"
+    main = next((path for path in ("/predict", "/entities") if path in served), "/embed")
     operations = {path: _POSTS[path] for path in served if path in _POSTS}
     for path in _MAIN_ROUTES:
         if path in served:
@@ -180,10 +198,10 @@ def _add_limits(
     truncation_direction and the bundle's prompt names."""
     text = {"type": "string", "minLength": 1, "maxLength": limits.max_text_chars}
     texts = {"anyOf": [text, {"type": "array", "items": text, "minItems": 1, "maxItems": limits.max_texts}]}
-    for name in ("EmbedRequest", "EmbedAllRequest", "TokenizeRequest"):
+    for name in ("EmbedRequest", "EmbedAllRequest", "TokenizeRequest", "EntitiesRequest"):
         schemas[name]["properties"]["inputs"] = texts
     schemas["OpenAIEmbeddingRequest"]["properties"]["input"] = texts
-    single = {"type": "array", "items": text, "minItems": 1, "maxItems": 1}
+    single = {"type": "array", "items": text, "minItems": 1, "maxItems": 2 if manifest.pair_truncation else 1}
     schemas["PredictRequest"]["properties"]["inputs"] = {
         "anyOf": [
             text,
@@ -192,6 +210,9 @@ def _add_limits(
         ],
         "description": "a text, [text], or a batch [[text], ...]; pairs [a, b] need a pair-classifier bundle",
     }
+    rerank = schemas["RerankRequest"]["properties"]
+    rerank["query"] = text
+    rerank["texts"] = {"type": "array", "items": text, "minItems": 1, "maxItems": limits.max_texts}
     similarity = schemas["SimilarityInput"]["properties"]
     similarity["source_sentence"] = text
     similarity["sentences"] = {

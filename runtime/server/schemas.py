@@ -194,7 +194,8 @@ class Info(BaseModel):
     model_sha: str | None = None
     model_dtype: str
     served_model_name: str
-    model_type: dict[str, Any]  # {"embedding": {"pooling": ...}} or {"classifier": {"id2label", "label2id"}}
+    # {"embedding": {"pooling": ...}}, or {"classifier" | "reranker" | "token_classifier": {"id2label", "label2id"}}
+    model_type: dict[str, Any]
     max_concurrent_requests: int
     max_input_length: int
     max_batch_tokens: int
@@ -206,3 +207,42 @@ class Info(BaseModel):
     sha: str | None = None
     docker_label: str | None = None
     langtrim: BundleInfo
+
+
+class RerankRequest(_Body):
+    """TEI's /rerank body: the relevance of each text to the query (a reranker bundle)."""
+
+    query: str
+    texts: list[str]
+    truncate: bool | None = None
+    truncation_direction: TruncationDirection = "right"
+    raw_scores: bool = False  # the reranker's logit instead of its sigmoid
+    return_text: bool = False  # echo each text in its rank
+
+
+class Rank(BaseModel):
+    """One text's place in /rerank's answer, which lists the texts best first, as TEI does."""
+
+    index: int  # the text's position in the request's `texts`
+    text: str | None = None  # only with return_text (left out of the JSON otherwise, as TEI)
+    score: float
+
+
+class EntitiesRequest(_Body):
+    """langtrim's /entities body (token-classification bundles; TEI has no such route)."""
+
+    inputs: Texts
+    truncate: bool | None = None
+    truncation_direction: TruncationDirection = "right"
+    prompt_name: str | None = None
+
+
+class EntitySpan(BaseModel):
+    """One entity of /entities' answer: `start`/`end` are character (code point) offsets into the text as
+    sent, so text[start:end] is the entity (as the transformers pipeline's start/end)."""
+
+    label: str  # the entity's group, without a B-/I- prefix (the pipeline's entity_group)
+    score: float  # mean probability of that label over the entity's tokens
+    start: int
+    end: int
+    text: str

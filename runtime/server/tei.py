@@ -5,6 +5,7 @@
     POST /embed_all    {"inputs", "truncate", "truncation_direction", "prompt_name"} -> [[[float]]] per token
     POST /similarity   {"inputs": {"source_sentence", "sentences"}, "parameters"} -> [cosine]
     POST /predict      {"inputs": text | [a, b] | [[text], ...], "raw_scores", ...} -> [{"score", "label"}]
+                       (pairs [a, b] for a bundle that takes pairs; /rerank is in `rerank`)
     POST /tokenize     {"inputs", "add_special_tokens", "prompt_name"} -> [[{"id", "text", "special", "start",
                        "stop"}]]
     POST /decode       {"ids", "skip_special_tokens"} -> [str]
@@ -28,6 +29,7 @@ from langtrim.runtime.errors import InputError
 from langtrim.runtime.server.context import infer, shortened, state_of
 from langtrim.runtime.server.limits import EMPTY, ApiError
 from langtrim.runtime.server.requests import check_texts
+from langtrim.runtime.server.rerank import infer_items
 from langtrim.runtime.server.schemas import (
     DecodeRequest,
     EmbedAllRequest,
@@ -92,29 +94,40 @@ async def predict(request: Request, body: PredictRequest) -> Response:
         if single
         else body.inputs  # type: ignore[assignment]
     )
+    pairs = state_of(request).manifest.pair_truncation is not None
     for i, sequence in enumerate(sequences):
         where = "inputs" if single else f"inputs[{i}]"
-        if len(sequence) == 2:
+        if len(sequence) == 2 and not pairs:
             raise ApiError(
                 422,
                 "invalid request",
                 f"{where} is a pair of texts, and this bundle classifies single texts: send one text "
                 '(a batch is [["text"], ["text"]])',
             )
-        if len(sequence) != 1:
+        if len(sequence) not in (1, 2):
             raise ApiError(
                 422,
                 "invalid request",
                 f"{where} has {len(sequence)} items: send a text, a pair [a, b] or a batch [[text], ...]",
             )
-    result = await infer(
-        request,
-        [sequence[0] for sequence in sequences],
-        prompt=body.prompt_name,
-        truncate=body.truncate,
-        truncation=body.truncation_direction,
-        output="logits" if body.raw_scores else "main",
-    )
+    output = "logits" if body.raw_scores else "main"
+    if any(len(sequence) == 2 for sequence in sequences):
+        result = await infer_items(
+            request,
+            [sequence[0] if len(sequence) == 1 else (sequence[0], sequence[1]) for sequence in sequences],
+            truncate=body.truncate,
+            truncation=body.truncation_direction,
+            output=output,
+        )
+    else:
+        result = await infer(
+            request,
+            [sequence[0] for sequence in sequences],
+            prompt=body.prompt_name,
+            truncate=body.truncate,
+            truncation=body.truncation_direction,
+            output=output,
+        )
     labels = state_of(request).manifest.labels
     ranked = [
         [{"score": float(row[c]), "label": labels[c]} for c in np.argsort(-row, kind="stable")]

@@ -1,0 +1,228 @@
+"""Parity of the scoring tasks: pair classifiers (rerankers, NLI) on query/passage sets, and token classifiers
+(NER) token by token and span by span, the bundle against its original PyTorch model.
+
+`parity.py` turns a `Measured` into the report's per-language entry, with the same gates as every bundle
+(cosine of the probability vectors, unknown-token rate); the figures proper to these tasks are `ScoreParity`:
+- pairs: the largest |logit difference|, and whether the bundle ranks each query's passages as the original
+  does (Spearman's rank correlation per query, averaged; the share of queries with the same best passage);
+- tokens: the largest |logit difference| per token, and the share of texts whose entities (label, start,
+  end, as the transformers pipeline's aggregation_strategy="simple" groups them) are the original's.
+
+Query/passage sets are built from each language's own sentences: query i against the next
+`PASSAGES_PER_QUERY` sentences. Parity compares the bundle with the original, so it needs no relevance
+judgement, and both texts stay in the bundle's language (a translation into English would put English
+pieces, which a bundle without English drops, into every language's figures).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from langtrim.packager.models.tokenizer import unpadded
+from langtrim.packager.trim.coverage import Coverage, measure_coverage
+from langtrim.packager.trim.tokenizer_remap import IdMap
+from langtrim.runtime.encoder import Encoder, class_probabilities, softmax
+from langtrim.runtime.entities import group_simple
+
+PASSAGES_PER_QUERY = 5
+MAX_QUERIES = 100  # 500 pairs per language: enough for rank figures, quick for a large reranker
+_BATCH = 32
+
+
+@dataclass(frozen=True)
+class ScoreParity:
+    items: int  # pairs, or tokens
+    max_logit_diff: float  # bundle vs original, every item
+    max_logit_diff_identical: float | None  # on identically tokenized items only; None if none
+    spearman: float | None = None  # pairs: mean over queries of the passages' rank correlation
+    top1_agreement: float | None = None  # pairs: share of queries with the same best passage
+    queries: int | None = None
+    span_agreement: float | None = None  # tokens: share of texts with exactly the original's entities
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One language's outputs, rows aligned item by item (pairs or tokens), as probabilities."""
+
+    coverage: Coverage
+    original: np.ndarray  # [items, labels]
+    trimmed: np.ndarray  # the PyTorch trimmed model's
+    bundle: np.ndarray
+    trim_max_abs_diff: float | None  # logits, trimmed vs original PyTorch model, identically tokenized items
+    scores: ScoreParity
+
+
+def query_passages(sentences: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Query i with the next PASSAGES_PER_QUERY sentences (wrapping around), for up to MAX_QUERIES queries."""
+    n = len(sentences)
+    count = min(MAX_QUERIES, n) if n > PASSAGES_PER_QUERY else 0
+    return [
+        (sentences[i], [sentences[(i + k) % n] for k in range(1, PASSAGES_PER_QUERY + 1)])
+        for i in range(count)
+    ]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two score lists (no ties expected in float scores); 1.0 for constant lists."""
+    ranks_a, ranks_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    if np.all(ranks_a == ranks_b):
+        return 1.0
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+def _logits(
+    model: Any, encodings: Sequence[Any], pad_id: int, id_map: IdMap | None = None
+) -> list[np.ndarray]:
+    """A PyTorch model's logits per encoding ([labels] or [tokens, labels]), fed its token types when it
+    takes them; `id_map`: the encodings' original ids mapped to the trimmed model's."""
+    import inspect
+
+    import torch
+
+    takes_types = "token_type_ids" in inspect.signature(model.forward).parameters
+    out: list[np.ndarray] = []
+    with torch.no_grad():
+        for start in range(0, len(encodings), _BATCH):
+            batch = encodings[start : start + _BATCH]
+            longest = max(len(e.ids) for e in batch)
+            ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+            types = torch.zeros_like(ids)
+            mask = torch.zeros_like(ids)
+            for row, e in enumerate(batch):
+                ids[row, : len(e.ids)] = torch.tensor(e.ids if id_map is None else id_map.to_new(e.ids))
+                types[row, : len(e.ids)] = torch.tensor(e.type_ids)
+                mask[row, : len(e.ids)] = 1
+            extra = {"token_type_ids": types} if takes_types else {}
+            logits = model(input_ids=ids, attention_mask=mask, **extra).logits.numpy()
+            out += [
+                logits[row] if logits.ndim == 2 else logits[row, : len(e.ids)] for row, e in enumerate(batch)
+            ]
+    return out
+
+
+def _identical(original: Sequence[Any], trimmed: Sequence[Any], id_map: IdMap) -> list[bool]:
+    return [
+        bool(id_map.is_kept(a.ids).all()) and list(id_map.to_new(a.ids)) == b.ids
+        for a, b in zip(original, trimmed, strict=True)
+    ]
+
+
+def _max_diff(
+    a: Sequence[np.ndarray], b: Sequence[np.ndarray], which: Sequence[bool] | None = None
+) -> float | None:
+    diffs = [
+        float(np.abs(x - y).max())
+        for i, (x, y) in enumerate(zip(a, b, strict=True))
+        if which is None or which[i]
+    ]
+    return max(diffs, default=None)
+
+
+def measure_pairs(
+    language: str,
+    sentences: Sequence[str],
+    original_model: Any,
+    trimmed_model: Any,
+    original_tokenizer: Tokenizer,
+    trimmed_tokenizer: Tokenizer,
+    encoder: Encoder,
+    id_map: IdMap,
+) -> Measured:
+    """A pair bundle on query/passage pairs of one language, each tokenizer cutting pairs as the bundle does."""
+    manifest = encoder.manifest
+    sets = query_passages(sentences)
+    pairs = [(query, passage) for query, passages in sets for passage in passages]
+    texts = sorted({text for pair in pairs for text in pair})
+    coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
+    encoded = []
+    for tokenizer in (original_tokenizer, trimmed_tokenizer):
+        cutting = unpadded(tokenizer)
+        cutting.enable_truncation(manifest.max_length, strategy=manifest.pair_truncation or "longest_first")
+        encoded.append(cutting.encode_batch(pairs))
+    original = np.stack(_logits(original_model, encoded[0], _pad_id(original_model)))
+    trimmed = np.stack(_logits(trimmed_model, encoded[1], _pad_id(trimmed_model)))
+    bundle = encoder.probabilities(pairs, raw_scores=True)
+    identical = _identical(encoded[0], encoded[1], id_map)
+    by_query = [slice(q * PASSAGES_PER_QUERY, (q + 1) * PASSAGES_PER_QUERY) for q in range(len(sets))]
+    first = 0 if original.shape[1] == 1 else -1  # a reranker's one logit, else the last label's
+    scores = ScoreParity(
+        items=len(pairs),
+        max_logit_diff=float(np.abs(bundle - original).max()),
+        max_logit_diff_identical=_max_diff(list(bundle), list(original), identical),
+        spearman=float(np.mean([spearman(bundle[s, first], original[s, first]) for s in by_query])),
+        top1_agreement=float(
+            np.mean([bundle[s, first].argmax() == original[s, first].argmax() for s in by_query])
+        ),
+        queries=len(sets),
+    )
+    return Measured(
+        coverage=coverage,
+        original=_two_class(class_probabilities(original)),
+        trimmed=_two_class(class_probabilities(trimmed)),
+        bundle=_two_class(class_probabilities(bundle)),
+        trim_max_abs_diff=_max_diff(list(original), list(trimmed), identical),
+        scores=scores,
+    )
+
+
+def measure_tokens(
+    language: str,
+    sentences: Sequence[str],
+    original_model: Any,
+    trimmed_model: Any,
+    original_tokenizer: Tokenizer,
+    trimmed_tokenizer: Tokenizer,
+    encoder: Encoder,
+    id_map: IdMap,
+) -> Measured:
+    """A token-classification bundle on one language's sentences: token probabilities on the original's
+    tokens (the bundle fed the remapped original ids, so rows align), and entities by each one's own path."""
+    manifest = encoder.manifest
+    coverage = measure_coverage(language, list(sentences), original_tokenizer, trimmed_tokenizer, id_map)
+    encoded = []
+    for tokenizer in (original_tokenizer, trimmed_tokenizer):
+        cutting = unpadded(tokenizer)
+        cutting.enable_truncation(manifest.max_length)
+        encoded.append(cutting.encode_batch(list(sentences)))
+    original = _logits(original_model, encoded[0], _pad_id(original_model))
+    # The trimmed model and the bundle read the original's tokens mapped to new ids (a dropped piece becomes
+    # the unknown token), so their rows align with the original's token by token.
+    trimmed = _logits(trimmed_model, encoded[0], _pad_id(trimmed_model), id_map)
+    bundle = encoder.token_logits([id_map.to_new(e.ids) for e in encoded[0]])
+    identical = _identical(encoded[0], encoded[1], id_map)
+    labels = manifest.labels
+    expected = [
+        [(e.label, e.start, e.end) for e in group_simple(text, encoding, softmax(logits), labels)]
+        for text, encoding, logits in zip(sentences, encoded[0], original, strict=True)
+    ]
+    found = [[(e.label, e.start, e.end) for e in spans] for spans in encoder.entities(list(sentences))]
+    scores = ScoreParity(
+        items=sum(len(rows) for rows in original),
+        max_logit_diff=_max_diff(bundle, original) or 0.0,
+        max_logit_diff_identical=_max_diff(bundle, original, identical),
+        span_agreement=float(np.mean([a == b for a, b in zip(expected, found, strict=True)])),
+    )
+    return Measured(
+        coverage=coverage,
+        original=softmax(np.concatenate(original)),
+        trimmed=softmax(np.concatenate(trimmed)),
+        bundle=softmax(np.concatenate(bundle)),
+        trim_max_abs_diff=_max_diff(original, trimmed, identical),
+        scores=scores,
+    )
+
+
+def _pad_id(model: Any) -> int:
+    return int(model.config.pad_token_id or 0)
+
+
+def _two_class(probabilities: np.ndarray) -> np.ndarray:
+    """A reranker's relevance p as the vector [p, 1 - p], so its cosines compare like a classifier's."""
+    return (
+        np.concatenate([probabilities, 1 - probabilities], axis=1)
+        if probabilities.shape[1] == 1
+        else probabilities
+    )

@@ -1,0 +1,145 @@
+"""Rerankers, NLI classifiers and NER models of each family: packed with their heads, exact where the trim
+keeps every token, and answering as the untrimmed model and the transformers pipeline do."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer
+
+from langtrim.packager.errors import UnsupportedModelError
+from langtrim.packager.pack.heads import head_task, pair_truncation_of
+from langtrim.runtime import Encoder
+from langtrim.runtime.bundle import PARITY_FILE, read_manifest
+from langtrim.runtime.errors import BundleError
+from tests.support.task_models import pack_task_bundle
+
+EXACT = 1e-5  # fp32: the trim changes nothing, the export only float rounding
+
+
+def _covered(bundle: Path, original_dir: Path, texts: list[str]) -> list[str]:
+    """Texts whose original tokens the bundle all kept (the trim is exact on them)."""
+    kept = set(json.loads((bundle / "id_map.json").read_text())["kept_original_ids"])
+    tokenizer = Tokenizer.from_file(str(original_dir / "tokenizer.json"))
+    return [t for t in texts if set(tokenizer.encode(t).ids) <= kept]
+
+
+def test_a_head_langtrim_cannot_keep_is_refused_in_one_line(task_model) -> None:
+    config = json.loads((task_model("xlmr-qa") / "config.json").read_text())
+    with pytest.raises(
+        UnsupportedModelError, match=r"XLMRobertaForQuestionAnswering, whose QuestionAnswering head"
+    ) as error:
+        head_task(config, "qa-model")
+    assert "\n" not in str(error.value)
+    assert head_task({"architectures": ["XLMRobertaForMaskedLM"]}) == "feature-extraction"
+    assert head_task({"architectures": ["BertForTokenClassification"]}) == "token-classification"
+
+
+def test_rerankers_keep_the_query_whole_and_nli_cuts_the_longest() -> None:
+    one = {"id2label": {"0": "LABEL_0"}}
+    nli = {"id2label": {"0": "entailment", "1": "neutral", "2": "contradiction"}}
+    sentiment = {"id2label": {"0": "negative", "1": "positive"}}
+    assert pair_truncation_of(one, "text-classification") == "only_second"
+    assert pair_truncation_of(nli, "text-classification") == "longest_first"
+    assert pair_truncation_of(sentiment, "text-classification") is None
+    assert pair_truncation_of(sentiment, "text-classification", pairs=True) == "longest_first"
+
+
+@pytest.mark.parametrize("name", ["xlmr-reranker", "mbert-nli"])
+def test_pair_classifiers_score_pairs_as_the_untrimmed_model(
+    name, task_model, sentences, tmp_path_factory
+) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    original_dir = task_model(name)
+    bundle = pack_task_bundle(original_dir, sentences, tmp_path_factory)
+    manifest = read_manifest(bundle)
+    assert manifest.pair_truncation == ("only_second" if name == "xlmr-reranker" else "longest_first")
+    texts = _covered(bundle, original_dir, sentences("fr")[:60])
+    pairs = list(zip(texts[::2], texts[1::2], strict=False))
+    tokenizer = AutoTokenizer.from_pretrained(original_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(original_dir).eval()
+    with torch.no_grad():
+        batch = tokenizer([a for a, _ in pairs], [b for _, b in pairs], padding=True, return_tensors="pt")
+        expected = model(**batch).logits.numpy()
+    encoder = Encoder(bundle)
+    logits = encoder.probabilities(pairs, raw_scores=True)
+    assert np.abs(logits - expected).max() <= EXACT
+    if name == "xlmr-reranker":
+        query, passages = texts[0], texts[1:8]
+        scores = encoder.rerank(query, passages)
+        with torch.no_grad():
+            batch = tokenizer([query] * len(passages), passages, padding=True, return_tensors="pt")
+            reference = torch.sigmoid(model(**batch).logits[:, 0]).numpy()
+        assert np.abs(scores - reference).max() <= EXACT
+    else:
+        with pytest.raises(BundleError, match="not a reranker"):
+            encoder.rerank("a", ["b"])
+    report = json.loads((bundle / PARITY_FILE).read_text())["languages"][0]
+    assert report["trim_max_abs_diff"] <= EXACT
+    assert report["scores"]["max_logit_diff_identical"] <= EXACT
+    assert report["scores"]["queries"] > 0 and 0.9 <= report["scores"]["top1_agreement"] <= 1.0
+
+
+@pytest.mark.parametrize("name", ["mbert-ner", "distilmbert-ner", "xlmr-ner"])
+def test_entities_are_the_pipelines_on_the_untrimmed_model(
+    name, task_model, sentences, tmp_path_factory
+) -> None:
+    from transformers import pipeline
+
+    original_dir = task_model(name)
+    bundle = pack_task_bundle(original_dir, sentences, tmp_path_factory)
+    manifest = read_manifest(bundle)
+    assert manifest.task == "token-classification" and manifest.labels[:2] == ("O", "B-PER")
+    texts = _covered(bundle, original_dir, sentences("fr")[:40])
+    assert len(texts) >= 20
+    ner = pipeline(
+        "token-classification", model=str(original_dir), aggregation_strategy="simple", device="cpu"
+    )
+    found = Encoder(bundle).entities(texts)
+    for text, expected, spans in zip(texts, ner(texts), found, strict=True):
+        assert [(e["entity_group"], e["start"], e["end"]) for e in expected] == [
+            (s.label, s.start, s.end) for s in spans
+        ]
+        assert np.allclose([e["score"] for e in expected], [s.score for s in spans], atol=EXACT)
+        assert all(text[s.start : s.end] == s.text for s in spans)
+    report = json.loads((bundle / PARITY_FILE).read_text())["languages"][0]
+    assert report["trim_max_abs_diff"] <= EXACT
+    assert report["scores"]["max_logit_diff_identical"] <= EXACT
+
+
+def test_entity_offsets_refer_to_the_callers_text_when_truncated(
+    task_model, sentences, tmp_path_factory
+) -> None:
+    bundle = pack_task_bundle(task_model("xlmr-ner"), sentences, tmp_path_factory)
+    encoder = Encoder(bundle)
+    text = " ".join(sentences("fr")[:200])
+    for side in ("right", "left"):
+        spans = encoder.entities([text], truncation=side)[0]  # type: ignore[arg-type]
+        assert spans and all(text[s.start : s.end] == s.text for s in spans)
+        if side == "left":
+            assert spans[-1].end > len(text) - 20
+        else:
+            assert spans[0].start < 20
+
+
+def test_pack_refuses_a_question_answering_model_in_one_line(
+    task_model, tmp_path, monkeypatch, capsys
+) -> None:
+    from tests.support.cli import run_cli
+
+    args = ["pack", str(task_model("xlmr-qa")), "--languages", "fr", "--out", str(tmp_path / "out")]
+    code, _, stderr = run_cli(args, monkeypatch, capsys)
+    assert code == 1 and stderr.count("\n") == 1
+    assert "QuestionAnswering head langtrim cannot keep" in stderr and not (tmp_path / "out").exists()
+
+
+def test_only_a_classifier_bundle_may_take_pairs(tmp_path_factory, tmp_path) -> None:
+    from langtrim.runtime.bundle import write_manifest
+    from tests.support.bundles import copy_bundle, manifest_fields, tiny_bundle
+
+    bundle = copy_bundle(tiny_bundle(tmp_path_factory, "bert"), tmp_path)
+    with pytest.raises(BundleError, match="only a text-classification bundle takes text pairs"):
+        write_manifest(bundle, **manifest_fields("bert"), pair_truncation="only_second")
