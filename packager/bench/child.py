@@ -7,8 +7,9 @@ standard library before the engine's own imports: the cold start it reports is w
 
 Order of events, all in one process: imports -> load (model + tokenizer) -> first embedding of one short text
 -> warm-up -> batch-1 latency on short and long texts -> batch-32 throughput. Peak RSS is the kernel's
-high-water mark (VmHWM) read after load, after the first embedding and at the end. Besides wall-clock
-times, the process's CPU time (all its threads) is recorded: on a shared machine it moves much less.
+high-water mark (VmHWM) read after the imports, after load, after the first embedding and at the end.
+Besides wall-clock times, the process's CPU time (all its threads) is recorded: on a shared machine it moves
+much less.
 
 Engines: "onnx" loads a bundle with `langtrim.runtime.Encoder` (torch-free); "torch" loads a Hugging Face
 directory with transformers' AutoModel and AutoTokenizer and pools as the bundle would (mean or CLS over the
@@ -125,6 +126,7 @@ def measure(plan: dict) -> dict:
     else:
         raise ValueError(f"unknown engine {engine!r}")
     t_imported = time.time()
+    rss_import = status_mb("VmHWM")  # the libraries alone, before any model
     embed, count_tokens = _load_onnx(plan) if engine == "onnx" else _load_torch(plan)
     t_loaded = time.time()
     rss_load = status_mb("VmHWM")
@@ -150,6 +152,7 @@ def measure(plan: dict) -> dict:
         "first_request_s": t_first - t_loaded,
         "cold_start_s": t_first - plan["spawned_at"],
         "cold_start_cpu_s": cpu_first,
+        "rss_after_import_mb": rss_import,
         "rss_after_load_mb": rss_load,
         "rss_after_first_mb": rss_first,
         "rss_peak_mb": status_mb("VmHWM"),

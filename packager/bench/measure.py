@@ -33,6 +33,7 @@ from langtrim.runtime.errors import UsageError
 
 # The figures each process reports, in table order; "lower" says which direction is better.
 METRICS: dict[str, tuple[str, str, bool]] = {  # key -> (label, unit, lower is better)
+    "rss_after_import_mb": ("peak RSS after imports", "MB", True),
     "rss_after_load_mb": ("peak RSS after load", "MB", True),
     "rss_after_first_mb": ("peak RSS after first request", "MB", True),
     "rss_peak_mb": ("peak RSS at the end", "MB", True),
