@@ -69,6 +69,10 @@ def _load_torch(plan: dict):  # -> (embed, count_tokens)
 
     torch.set_num_threads(plan["threads"])
     model = AutoModel.from_pretrained(plan["path"], use_safetensors=True).eval()
+    if plan.get("read_all_weights"):  # fault in every page of the memory-mapped weights
+        with torch.inference_mode():
+            for weight in model.state_dict().values():
+                weight.sum()
     tokenizer = AutoTokenizer.from_pretrained(plan["path"])
     max_length, pooling, normalize = plan["max_length"], plan["pooling"], plan["normalize"]
     # A BERT tokenizer gives token_type_ids, which DistilBERT's forward does not take.

@@ -74,6 +74,9 @@ class Engine:
     disk_bytes: int = 0  # every file of the directory, as shipped
     model_file_bytes: int = 0  # the model alone: model.onnx (+ model.onnx.data) or the .safetensors files
     parity_passed: bool | None = None
+    # torch: read every weight while loading, so the whole model is resident as onnxruntime's is (safetensors
+    # are memory-mapped: otherwise rows no text has touched are never read and never counted)
+    read_all_weights: bool = False
 
 
 def bundle_engine(bundle: Path, label: str, family: str, *, trimmed: bool = True) -> Engine:
@@ -196,6 +199,7 @@ def _child_plan(engine: Engine, threads: int, texts: BenchTexts, warmup: int, ve
         "pooling": engine.pooling,
         "normalize": engine.normalize,
         "max_length": engine.max_length,
+        "read_all_weights": engine.read_all_weights,
         "warmup": warmup,
         "texts": {"short": texts.short, "long": texts.long, "batch": texts.batch},
     }
