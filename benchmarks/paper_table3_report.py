@@ -242,8 +242,9 @@ def plot(results: Mapping[str, Any], path: Path) -> Path:
         axis.set_title(f"{title.split(',')[0]}: ratio to mBERT", fontsize=9)
         axis.axvline(1.0, color="#333333", linewidth=0.6)
     axes[0].legend(fontsize=7, loc="lower right")
+    seed = results["settings"]["weights"].split(":")[0].removeprefix("random, ")  # "seed 0"
     figure.suptitle(
-        f"Table 3 at full size, 1 thread - RANDOM weights ({results['settings']['weights'].split(':')[0]}); "
+        f"Table 3 at full size, 1 thread - RANDOM weights ({seed}); "
         f"en-xx / xx measured on en-{results['settings']['language']} / {results['settings']['language']}",
         fontsize=10,
     )

@@ -33,10 +33,10 @@ from langtrim.runtime.errors import UsageError
 
 # The figures each process reports, in table order; "lower" says which direction is better.
 METRICS: dict[str, tuple[str, str, bool]] = {  # key -> (label, unit, lower is better)
-    "rss_after_import_mb": ("peak RSS after imports", "MB", True),
     "rss_after_load_mb": ("peak RSS after load", "MB", True),
     "rss_after_first_mb": ("peak RSS after first request", "MB", True),
     "rss_peak_mb": ("peak RSS at the end", "MB", True),
+    "rss_after_import_mb": ("peak RSS after imports", "MB", True),
     "import_s": ("imports", "s", True),
     "load_s": ("load (model + tokenizer)", "s", True),
     "first_request_s": ("first request", "s", True),
