@@ -60,6 +60,9 @@ def _import_torch() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
+    # transformers imports lazily: without this, its auto classes (~120 MB, ~1 s) would count as loading
+    from transformers import AutoModel, AutoTokenizer  # noqa: F401
+
 
 def _load_torch(plan: dict):  # -> (embed, count_tokens)
     import inspect
