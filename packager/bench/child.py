@@ -7,8 +7,9 @@ standard library before the engine's own imports: the cold start it reports is w
 
 Order of events, all in one process: imports -> load (model + tokenizer) -> first embedding of one short text
 -> warm-up -> batch-1 latency on short and long texts -> batch-32 throughput. Peak RSS is the kernel's
-high-water mark (VmHWM) read after load, after the first embedding and at the end. Besides wall-clock
-times, the process's CPU time (all its threads) is recorded: on a shared machine it moves much less.
+high-water mark (VmHWM) read after the imports, after load, after the first embedding and at the end.
+Besides wall-clock times, the process's CPU time (all its threads) is recorded: on a shared machine it moves
+much less.
 
 Engines: "onnx" loads a bundle with `langtrim.runtime.Encoder` (torch-free); "torch" loads a Hugging Face
 directory with transformers' AutoModel and AutoTokenizer and pools as the bundle would (mean or CLS over the
@@ -126,6 +127,9 @@ def _import_torch() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
+    # transformers imports lazily: without this, its auto classes (~120 MB, ~1 s) would count as loading
+    from transformers import AutoModel, AutoTokenizer  # noqa: F401
+
 
 def _load_torch(plan: dict):  # -> (embed, count_tokens)
     import inspect
@@ -135,6 +139,10 @@ def _load_torch(plan: dict):  # -> (embed, count_tokens)
 
     torch.set_num_threads(plan["threads"])
     model = AutoModel.from_pretrained(plan["path"], use_safetensors=True).eval()
+    if plan.get("read_all_weights"):  # fault in every page of the memory-mapped weights
+        with torch.inference_mode():
+            for weight in model.state_dict().values():
+                weight.sum()
     tokenizer = AutoTokenizer.from_pretrained(plan["path"])
     max_length, pooling, normalize = plan["max_length"], plan["pooling"], plan["normalize"]
     # A BERT tokenizer gives token_type_ids, which DistilBERT's forward does not take.
@@ -196,6 +204,7 @@ def measure(plan: dict) -> dict:
     else:
         raise ValueError(f"unknown engine {engine!r}")
     t_imported = time.time()
+    rss_import = status_mb("VmHWM")  # the libraries alone, before any model
     loaders = {
         "onnx": _load_onnx,
         "torch": _load_torch,
@@ -227,6 +236,7 @@ def measure(plan: dict) -> dict:
         "first_request_s": t_first - t_loaded,
         "cold_start_s": t_first - plan["spawned_at"],
         "cold_start_cpu_s": cpu_first,
+        "rss_after_import_mb": rss_import,
         "rss_after_load_mb": rss_load,
         "rss_after_first_mb": rss_first,
         "rss_peak_mb": status_mb("VmHWM"),

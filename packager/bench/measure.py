@@ -37,6 +37,7 @@ METRICS: dict[str, tuple[str, str, bool]] = {  # key -> (label, unit, lower is b
     "rss_after_load_mb": ("peak RSS after load", "MB", True),
     "rss_after_first_mb": ("peak RSS after first request", "MB", True),
     "rss_peak_mb": ("peak RSS at the end", "MB", True),
+    "rss_after_import_mb": ("peak RSS after imports", "MB", True),
     "import_s": ("imports", "s", True),
     "load_s": ("load (model + tokenizer)", "s", True),
     "first_request_s": ("first request", "s", True),
@@ -76,6 +77,9 @@ class Engine:
     model_file_bytes: int = 0  # the model alone: model.onnx (+ model.onnx.data) or the .safetensors files
     parity_passed: bool | None = None
     onnx_file: str = ""  # a peer library's model file, relative to `path`
+    # torch: read every weight while loading, so the whole model is resident as onnxruntime's is (safetensors
+    # are memory-mapped: otherwise rows no text has touched are never read and never counted)
+    read_all_weights: bool = False
 
 
 def bundle_engine(bundle: Path, label: str, family: str, *, trimmed: bool = True) -> Engine:
@@ -225,6 +229,7 @@ def _child_plan(engine: Engine, threads: int, texts: BenchTexts, warmup: int, ve
         "normalize": engine.normalize,
         "max_length": engine.max_length,
         "onnx_file": engine.onnx_file,
+        "read_all_weights": engine.read_all_weights,
         "warmup": warmup,
         "texts": {"short": texts.short, "long": texts.long, "batch": texts.batch},
     }

@@ -311,3 +311,24 @@ def test_langtrim_bench_measures_a_bundle_against_its_source(
     assert [engine["kind"] for engine in results["engines"]] == ["torch", "onnx"]
     assert results["runs"][1]["ratios"]["disk"] > 1 and results["settings"]["languages"] == ["fr"]
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"bench.json", "bench.md", "bench_speed.png"}
+
+
+@pytest.mark.slow
+def test_read_all_weights_makes_pytorchs_memory_mapped_weights_resident(tiny_models, mbert_tokenizer) -> None:
+    """safetensors are memory-mapped: a lazy PyTorch engine never reads the embedding rows no text touched,
+    so its memory hides most of the vocabulary; `read_all_weights` counts the whole model, as the paper did."""
+    from dataclasses import replace
+
+    from langtrim.packager.bench.measure import _child_plan, torch_engine
+
+    model = tiny_models["mbert"]
+    texts = bench_texts(mbert_tokenizer, ("en",), short=2, long=1, batches=1)
+    lazy = torch_engine(model, "lazy", "mbert")
+    after_load = {
+        read_all: run_child(_child_plan(replace(lazy, read_all_weights=read_all), 1, texts, 0, "full"))[
+            "rss_after_load_mb"
+        ]
+        for read_all in (False, True)
+    }
+    embeddings_mb = 119_547 * 32 * 4 / 1e6  # the vocabulary's rows: most of this model's weights
+    assert after_load[True] - after_load[False] > 0.5 * embeddings_mb, after_load
