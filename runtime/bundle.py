@@ -136,6 +136,8 @@ class Manifest:
     labels: tuple[str, ...]  # class names in logit order (text-classification); empty otherwise
     parity: Mapping[str, Any] | None  # summary of the parity check, with a boolean "passed"; None before it
     files: Mapping[str, FileEntry]  # every file but the manifest: relative posix path -> size and sha256
+    # the serve-time coverage check's thresholds (`langtrim.runtime.coverage`); None in bundles packed before it
+    coverage: Mapping[str, Any] | None = None
 
     @property
     def parity_passed(self) -> bool | None:
@@ -213,6 +215,12 @@ def record_parity(directory: str | os.PathLike[str], parity: Mapping[str, Any]) 
     """
     root = Path(directory)
     return _seal(root, replace(read_manifest(root, verify="none"), parity=dict(parity)))
+
+
+def record_coverage(directory: str | os.PathLike[str], coverage: Mapping[str, Any]) -> Manifest:
+    """Set the manifest's coverage thresholds and re-hash the files, as `record_parity` (same caveat)."""
+    root = Path(directory)
+    return _seal(root, replace(read_manifest(root, verify="none"), coverage=dict(coverage)))
 
 
 def _seal(root: Path, manifest: Manifest) -> Manifest:
@@ -520,6 +528,7 @@ def _parse(data: object, bundle: str, hint: str) -> Manifest:
         labels=top.texts("labels", non_empty=task == TEXT_CLASSIFICATION),
         parity=_parity(top),
         files=_files(top),
+        coverage=_coverage(top),
     )
     if manifest.vocab.kept_size > manifest.vocab.original_size:
         raise top.error(
@@ -560,6 +569,14 @@ def _parity(top: _Fields) -> dict[str, Any] | None:
     parity = top.obj("parity")
     parity.boolean("passed")
     return dict(parity.data)
+
+
+def _coverage(top: _Fields) -> dict[str, Any] | None:
+    """Optional: bundles packed before the coverage check lack it (`langtrim.runtime.coverage` reads it)."""
+    value = top.data.get("coverage")
+    if value is not None and not isinstance(value, dict):
+        raise top.error(f"field 'coverage' must be an object or null, got {_json_type(value)}")
+    return value
 
 
 def _files(top: _Fields) -> dict[str, FileEntry]:
