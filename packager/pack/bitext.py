@@ -17,6 +17,7 @@ never gated: they show what happens to text the bundle does not cover.
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -26,8 +27,10 @@ from langtrim.packager.errors import SelectionError
 from langtrim.packager.shipped_text import PIVOT, TATOEBA_CREDIT, shipped_pairs
 from langtrim.packager.trim.coverage import measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap
-from langtrim.runtime.encoder import Encoder
 from langtrim.runtime.errors import UsageError
+
+if TYPE_CHECKING:  # the runtime's Encoder pulls in onnxruntime, which `langtrim --help` must not wait for
+    from langtrim.runtime.encoder import Encoder
 
 # Languages outside the bundle whose rows the report shows by default: one more of the Latin script and two
 # of other scripts, each a language the default model was trained on.
@@ -174,7 +177,7 @@ def measure_retrieval(
     *,
     embed_original: Embed,
     embed_bundle: Embed,
-    coverage: tuple[Tokenizer, Tokenizer, IdMap, Encoder],
+    coverage: tuple[Tokenizer, Tokenizer, IdMap, "Encoder"],
     max_drop: float,
 ) -> list[RetrievalParity]:
     """One row per language: bitext-mining scores of the original and of the bundle on the same pairs, and

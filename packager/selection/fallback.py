@@ -88,6 +88,21 @@ def fallback_ids(tokenizer: tokenizers.Tokenizer, scripts: Iterable[str]) -> np.
     return np.unique(np.asarray(ids, dtype=np.int64))
 
 
+def tokenizer_scripts(tokenizer: tokenizers.Tokenizer) -> list[str]:
+    """Every script the tokenizer has a single-character letter piece of, sorted: what
+    `--fallback-all-scripts` keeps, so text in any of them becomes characters rather than unknown tokens."""
+    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    return sorted(
+        {
+            script
+            for piece in vocab
+            if len(character := piece.lstrip("▁").removeprefix("##")) == 1
+            and character.isalpha()
+            and (script := character_script(character))
+        }
+    )
+
+
 def _is_fallback(character: str, scripts: set[str]) -> bool:
     category = unicodedata.category(character)
     if category in _ALWAYS_CATEGORIES:
