@@ -75,6 +75,7 @@ def flagged(encoder, languages: list[str]) -> list[dict[str, object]]:
                 "sentences": len(records),
                 "flagged": float(np.mean([not r.covered for r in records])),
                 "unknown_share": float(np.mean([r.unknown_share for r in records])),
+                "foreign_share": float(np.mean([r.foreign_share or 0.0 for r in records])),
                 "dropped_word_share": float(np.mean([r.dropped_word_share or 0.0 for r in records])),
             }
         )
@@ -126,15 +127,17 @@ def markdown(result: dict) -> str:
         f"thresholds: unknown share <= {result['thresholds']['max_unknown_share']}, dropped-word share <= "
         f"{result['thresholds']['max_dropped_word_share']}.",
         "",
-        "| language | kind | sentences | flagged | mean unknown share | mean dropped-word share |",
-        "|---|---|---:|---:|---:|---:|",
+        "| language | kind | sentences | flagged | mean unknown share | mean foreign-script share | mean dropped-word share |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for row in result["flagged"]:
         lines.append(
             f"| {row['language']} | {row['kind']} | {row['sentences']} | {row['flagged']:.1%} | "
-            f"{row['unknown_share']:.1%} | {row['dropped_word_share']:.1%} |"
+            f"{row['unknown_share']:.1%} | {row['foreign_share']:.1%} | {row['dropped_word_share']:.1%} |"
         )
     c = result["cost"]
+    if c is None:
+        return "\n".join([*lines, ""])
     lines += [
         "",
         f"Cost at batch {c['batch']} ({c['calls_each']} calls each, interleaved): embed "
@@ -157,7 +160,7 @@ def main() -> None:
         "--bundle", type=Path, help="a bundle; default: pack en,fr,de into a temporary directory"
     )
     parser.add_argument("--name", default="coverage_detection")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the cost measurement; 0 skips it")
     args = parser.parse_args()
 
     from langtrim.runtime import Encoder
@@ -179,7 +182,7 @@ def main() -> None:
             "flagged": flagged(
                 encoder, [language for language in languages if (HELD_OUT / f"{language}.txt").is_file()]
             ),
-            "cost": cost(encoder, args.rounds),
+            "cost": cost(encoder, args.rounds) if args.rounds else None,
         }
     result["thresholds"].pop("calibration", None)
     RESULTS.mkdir(parents=True, exist_ok=True)

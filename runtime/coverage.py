@@ -6,12 +6,17 @@ A bundle keeps the pieces its languages use; text in another language is still e
 
 - unknown share: the share of the text's pieces that are the unknown token. Text in a script the bundle
   keeps no characters of (Cyrillic for an en,fr,de bundle) is mostly unknown tokens.
+- foreign-script share: the share of its pieces whose letters are all of scripts none of the bundle's
+  languages is written in. A bundle packed with `--fallback-all-scripts` keeps every script's characters,
+  so such text has no unknown tokens: it is characters of a foreign script instead. It counts with the
+  unknown share against the same threshold.
 - dropped-word share: the share of the text's words (runs of 2+ letters, lowercased) that the original
   vocabulary holds as one piece and the trim dropped. Text in a same-script language the bundle was not
   trimmed for (Spanish for en,fr,de) has no unknown token, but its common words are whole pieces of the
   original vocabulary that the bundle no longer has; its own languages' common words are kept.
 
-A text is covered when both shares are at most the manifest's thresholds, which `langtrim pack` calibrates
+A text is covered when the unknown and foreign-script shares together, and the dropped-word share, are
+each at most the manifest's thresholds, which `langtrim pack` calibrates
 on the bundle's own languages' sentences and stores under the manifest's "coverage" field with the unknown
 token's id. The dropped words are a file of the bundle (`WORDS_FILE`): the sorted crc32 of each word's
 lowercased UTF-8, as uint32 (.npy, read without pickle). A crc32 collision can only call a covered word
@@ -24,6 +29,7 @@ bundle lacks is caught; re-pack them to catch the rest.
 
 import json
 import re
+import unicodedata
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +59,7 @@ class CoverageThresholds:
     max_dropped_word_share: float | None  # None: the bundle has no dropped-word list (packed before it)
     unknown_id: int | None = None  # the trimmed tokenizer's unknown token; None: read from id_map.json
     words_file: str | None = None  # the bundle's dropped-word list
+    scripts: tuple[str, ...] | None = None  # the scripts the bundle's languages are written in; None: unknown
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +68,7 @@ class CoverageThresholds:
             "max_dropped_word_share": self.max_dropped_word_share,
             "unknown_id": self.unknown_id,
             "words_file": self.words_file,
+            "scripts": None if self.scripts is None else list(self.scripts),
         }
 
 
@@ -70,6 +78,7 @@ class TextCoverage:
 
     covered: bool
     unknown_share: float  # unknown pieces / pieces (0 for a text with none)
+    foreign_share: float | None  # pieces of other scripts only / pieces; None: the manifest lists no scripts
     dropped_word_share: float | None  # dropped words / words (0 without words); None without a word list
     pieces: int
     words: int
@@ -78,6 +87,13 @@ class TextCoverage:
 def word_hash(word: str) -> int:
     """The crc32 of a word's lowercased UTF-8: what the dropped-word list holds."""
     return zlib.crc32(word.lower().encode("utf-8"))
+
+
+def character_script(character: str) -> str:
+    """The first word of the Unicode name of `character` ("LATIN SMALL LETTER E" -> "LATIN"); "" for unnamed
+    ones (controls, private use)."""
+    name = unicodedata.name(character, "")
+    return re.split(r"[ -]", name, maxsplit=1)[0]
 
 
 def words_of(text: str) -> list[str]:
@@ -114,20 +130,33 @@ def thresholds_of(manifest: Manifest, label: str) -> CoverageThresholds:
         raise bad(f"names words_file {words_file!r}, which the bundle does not list")
     if (words_file is None) != (shares["max_dropped_word_share"] is None):
         raise bad("must give both 'words_file' and 'max_dropped_word_share', or neither")
+    scripts = field.get("scripts")
+    if scripts is not None and (
+        not isinstance(scripts, list) or not all(isinstance(s, str) for s in scripts)
+    ):
+        raise bad(f"'scripts' must be a list of script names, got {json.dumps(scripts)[:40]}")
     return CoverageThresholds(
         float(shares["max_unknown_share"] or 0.0),
         shares["max_dropped_word_share"],
         unknown_id,
         words_file,
+        None if scripts is None else tuple(scripts),
     )
 
 
 class CoverageCheck:
     """A bundle's coverage check: its thresholds, its unknown token and its dropped-word list, loaded once."""
 
-    def __init__(self, thresholds: CoverageThresholds, unknown_id: int, dropped_words: np.ndarray | None):
+    def __init__(
+        self,
+        thresholds: CoverageThresholds,
+        unknown_id: int,
+        dropped_words: np.ndarray | None,
+        foreign: np.ndarray | None = None,
+    ):
         self.thresholds, self.unknown_id = thresholds, unknown_id
         self._dropped = dropped_words  # sorted uint32 hashes, or None
+        self._foreign = foreign  # [vocabulary] bool: a piece of other scripts only; None without scripts
 
     @classmethod
     def load(cls, directory: Path, manifest: Manifest, label: str) -> "CoverageCheck":
@@ -139,6 +168,13 @@ class CoverageCheck:
             None if thresholds.words_file is None else read_words(directory / thresholds.words_file, label)
         )
         return cls(thresholds, unknown_id, dropped)
+
+    def with_tokenizer(self, tokenizer: Tokenizer) -> "CoverageCheck":
+        """This check with the foreign-script lookup of `tokenizer`'s pieces (one pass over the vocabulary)."""
+        if self.thresholds.scripts is None:
+            return self
+        foreign = foreign_pieces(tokenizer, set(self.thresholds.scripts))
+        return CoverageCheck(self.thresholds, self.unknown_id, self._dropped, foreign)
 
     def measure(self, tokenizer: Tokenizer, texts: Sequence[str]) -> list[TextCoverage]:
         """One record per text, in order; `tokenizer` is the bundle's (no truncation, no padding)."""
@@ -152,11 +188,16 @@ class CoverageCheck:
         for encoding, text_words, dropped in zip(encodings, words, dropped_counts, strict=True):
             pieces = len(encoding.ids)
             unknown_share = encoding.ids.count(self.unknown_id) / pieces if pieces else 0.0
+            foreign_share = None
+            if self._foreign is not None:
+                foreign_share = float(self._foreign[encoding.ids].sum()) / pieces if pieces else 0.0
             word_share = None if dropped is None else (dropped / len(text_words) if text_words else 0.0)
-            covered = unknown_share <= limit_unknown and (
+            covered = unknown_share + (foreign_share or 0.0) <= limit_unknown and (
                 word_share is None or limit_words is None or word_share <= limit_words
             )
-            records.append(TextCoverage(covered, unknown_share, word_share, pieces, len(text_words)))
+            records.append(
+                TextCoverage(covered, unknown_share, foreign_share, word_share, pieces, len(text_words))
+            )
         return records
 
     def _dropped_counts(self, words: list[list[str]]) -> list[int | None]:
@@ -173,6 +214,18 @@ class CoverageCheck:
         owner = np.repeat(np.arange(len(words)), sizes)  # the text each word belongs to
         counts = np.bincount(owner[self._dropped[at] == hashes], minlength=len(words))
         return [int(n) for n in counts]
+
+
+def foreign_pieces(tokenizer: Tokenizer, scripts: set[str]) -> np.ndarray:
+    """[vocabulary size] bool: the pieces with letters, every one of a script outside `scripts`."""
+    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    foreign = np.zeros(max(vocab.values(), default=-1) + 1, dtype=bool)
+    for piece, token_id in vocab.items():
+        letters = [c for c in piece if c.isalpha()]
+        # ASCII letters are LATIN: cheap to rule out for the many pieces of a Latin-script bundle.
+        if letters and not ("LATIN" in scripts and any(c.isascii() for c in letters)):
+            foreign[token_id] = all(character_script(c) not in scripts for c in letters)
+    return foreign
 
 
 def read_words(path: Path, label: str) -> np.ndarray:
@@ -206,5 +259,6 @@ def summary(records: Sequence[TextCoverage]) -> Mapping[str, float]:
     return {
         "uncovered_share": sum(not r.covered for r in records) / n,
         "unknown_share": sum(r.unknown_share for r in records) / n,
+        "foreign_share": sum(r.foreign_share or 0.0 for r in records) / n,
         "dropped_word_share": sum(r.dropped_word_share or 0.0 for r in records) / n,
     }

@@ -230,7 +230,8 @@ class Encoder:
         """
         items = _check_texts(texts)
         if self._coverage is None:
-            self._coverage = CoverageCheck.load(self.directory, self.manifest, self._label)
+            check = CoverageCheck.load(self.directory, self.manifest, self._label)
+            self._coverage = check.with_tokenizer(self._tokenizer)
         return self._coverage.measure(self._tokenizer, items)
 
     def tokenize(

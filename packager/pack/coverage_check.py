@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from langtrim.packager.models.tokenizer import unpadded
 from langtrim.packager.pack.parity import load_eval_texts
+from langtrim.packager.selection.fallback import writing_scripts
+from langtrim.packager.selection.languages import get_language
 from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_pairs
 from langtrim.runtime import bundle
 from langtrim.runtime.coverage import WORDS_FILE, CoverageCheck, CoverageThresholds, word_hash
@@ -96,24 +99,28 @@ def calibrate_coverage(
     eval_texts: Mapping[str, Sequence[str]] | None = None,
 ) -> CoverageCalibration:
     """Write the dropped-word list into the bundle and its thresholds into the manifest (files re-hashed)."""
-    trimmed = Tokenizer.from_file(str(bundle_dir / bundle.TOKENIZER_FILE))
+    trimmed = unpadded(Tokenizer.from_file(str(bundle_dir / bundle.TOKENIZER_FILE)))  # as the Encoder's
     words = dropped_word_hashes(Tokenizer.from_file(str(original_tokenizer)), trimmed)
     np.save(bundle_dir / WORDS_FILE, words, allow_pickle=False)
     unknown_id = int(json.loads((bundle_dir / bundle.ID_MAP_FILE).read_text(encoding="utf-8"))["unk_id"])
     texts, source = calibration_texts(languages, eval_texts)
-    measuring = CoverageThresholds(1.0, 1.0, unknown_id, WORDS_FILE)
-    check = CoverageCheck(measuring, unknown_id, words)
+    scripts = tuple(writing_scripts(s for code in languages for s in get_language(code).scripts))
+    measuring = CoverageThresholds(1.0, 1.0, unknown_id, WORDS_FILE, scripts)
+    check = CoverageCheck(measuring, unknown_id, words).with_tokenizer(trimmed)
     records = {language: check.measure(trimmed, sentences) for language, sentences in texts.items()}
     every = [record for found in records.values() for record in found]
     thresholds = CoverageThresholds(
-        max_unknown_share=_threshold([r.unknown_share for r in every], MIN_MAX_UNKNOWN_SHARE),
+        max_unknown_share=_threshold(
+            [r.unknown_share + (r.foreign_share or 0.0) for r in every], MIN_MAX_UNKNOWN_SHARE
+        ),
         max_dropped_word_share=_threshold(
             [r.dropped_word_share or 0.0 for r in every], MIN_MAX_DROPPED_WORD_SHARE
         ),
         unknown_id=unknown_id,
         words_file=WORDS_FILE,
+        scripts=scripts,
     )
-    final = CoverageCheck(thresholds, unknown_id, words)
+    final = CoverageCheck(thresholds, unknown_id, words).with_tokenizer(trimmed)
     flagged = {
         language: float(np.mean([not r.covered for r in final.measure(trimmed, sentences)]))
         for language, sentences in texts.items()

@@ -94,3 +94,19 @@ def test_a_coverage_field_that_is_not_an_object_is_refused_on_load(
     (bundle / MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="field 'coverage' must be an object or null, got a list"):
         Encoder(bundle)
+
+
+def test_pieces_of_a_script_outside_the_bundles_count_with_the_unknown_ones() -> None:
+    """A bundle that keeps every script's characters (--fallback-all-scripts) has no unknown token for
+    Russian: its pieces are Cyrillic, a script none of a Latin bundle's languages is written in."""
+    from tests.conftest import MINILM_DIR
+
+    tokenizer = Tokenizer.from_file(str(MINILM_DIR / TOKENIZER_FILE))  # has Cyrillic pieces
+    tokenizer.no_padding()  # as the Encoder's
+    unknown = tokenizer.token_to_id("[UNK]")
+    thresholds = CoverageThresholds(0.05, None, unknown, None, scripts=("LATIN",))
+    check = CoverageCheck(thresholds, unknown, None).with_tokenizer(tokenizer)
+    english, russian = check.measure(tokenizer, ["I do not know what you want from me.", RUSSIAN])
+    assert english.covered and english.foreign_share == 0.0
+    assert russian.unknown_share == 0.0 and russian.foreign_share > 0.5 and not russian.covered
+    assert CoverageCheck(thresholds, unknown, None).measure(tokenizer, [RUSSIAN])[0].foreign_share is None

@@ -81,8 +81,8 @@ def _pairs_the_bundle_cannot_read(tmp_path: Path, sentences) -> tuple[Path, Path
     return path, path
 
 
-def test_the_retrieval_rows_are_in_parity_json_and_the_manifest(
-    tiny_models, sentences, tmp_path: Path
+def test_the_retrieval_rows_are_in_parity_json_the_manifest_and_inspect(
+    tiny_models, sentences, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     pairs = _pairs_the_bundle_cannot_read(tmp_path, sentences)
     report = _pack_french(
@@ -101,6 +101,9 @@ def test_the_retrieval_rows_are_in_parity_json_and_the_manifest(
     assert [r["language"] for r in stored] == ["fr", "es"]
     summary = read_manifest(tmp_path / "bundle").parity["retrieval"]  # type: ignore[index]
     assert summary["fr"]["f1_original"] == 100.0 and summary["es"]["in_bundle"] is False
+    code, shown, _ = run_cli(["inspect", str(tmp_path / "bundle")], monkeypatch, capsys)
+    assert code == 0 and "retrieval: bitext mining with English" in shown
+    assert "coverage check: uncovered above" in shown
 
 
 def test_the_retrieval_gate_fails_a_pack(tiny_models, sentences, tmp_path, monkeypatch, capsys) -> None:
