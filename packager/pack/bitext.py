@@ -138,8 +138,11 @@ def load_pairs(
 
 
 def _user_pairs(language: str, source: Path, target: Path) -> BitextPairs:
-    sides = [list(iter_lines([str(path)])) for path in (source, target)]
     where = f"--eval-pairs {language}={source},{target}"
+    for path in (source, target):
+        if not path.is_file():
+            raise SelectionError(f"{where}: {path} is not a file: give two text files, one sentence a line")
+    sides = [list(iter_lines([str(path)])) for path in (source, target)]
     if len(sides[0]) != len(sides[1]):
         raise SelectionError(
             f"{where}: {source} has {len(sides[0])} lines but {target} {len(sides[1])}: give aligned files, "

@@ -231,6 +231,7 @@ def measure_parity(
 
     gates.check()
     manifest = read_manifest(bundle_dir, verify="size")
+    pairs = bitext.load_pairs(list(manifest.languages), dict(eval_pairs or {}), probes)  # bad pairs fail first
     id_map = IdMap.from_json((bundle_dir / ID_MAP_FILE).read_text(encoding="utf-8"))
     original_tokenizer = Tokenizer.from_file(str(original_dir / "tokenizer.json"))
     trimmed_tokenizer = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
@@ -242,7 +243,6 @@ def measure_parity(
     pooling, max_length = manifest.pooling, manifest.max_length
     classifier = manifest.task == TEXT_CLASSIFICATION
 
-    pairs = bitext.load_pairs(list(manifest.languages), dict(eval_pairs or {}), probes)
     seen: tuple[dict, dict] = ({}, {})  # prompted text -> its vector (original, bundle), for bitext mining
     results = []
     for language, (text_source, sentences) in texts_by_language.items():

@@ -106,3 +106,10 @@ def test_eval_pairs_of_unequal_length_name_both_files(tmp_path: Path) -> None:
 def test_eval_pairs_for_a_language_outside_the_bundle_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SelectionError, match="--eval-pairs names es, not a language of the bundle"):
         load_pairs(["fr"], {"es": (tmp_path / "a", tmp_path / "b")}, [])
+
+
+def test_eval_pairs_that_do_not_exist_are_named(tmp_path: Path) -> None:
+    with pytest.raises(
+        SelectionError, match=r"--eval-pairs fr=.*: .*missing.txt is not a file: give two text"
+    ):
+        load_pairs(["fr"], parse_eval_pairs([f"fr={tmp_path / 'missing.txt'},{tmp_path / 'en.txt'}"]), [])
