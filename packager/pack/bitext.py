@@ -10,7 +10,8 @@ answer first, the figure a user can read as "will my search still work".
 Each row embeds both sides with the original and with the bundle (the model's prompt before every text, as
 MTEB does with e5's "query: "), so a drop is the bundle's doing. Shipped pairs are with English: a row of a
 bundle language is gated only when English is in the bundle too (else the English side is text the bundle
-was not trimmed for); a user's `--eval-pairs` are gated as given. Rows of languages outside the bundle are
+was not trimmed for), and English's own row searches the other way (English queries) on the first bundle
+language's pairs; a user's `--eval-pairs` are gated as given. Rows of languages outside the bundle are
 never gated: they show what happens to text the bundle does not cover.
 """
 
@@ -121,7 +122,7 @@ def load_pairs(
             f"--eval-pairs names {', '.join(sorted(unknown))}, not a language of the bundle "
             f"({', '.join(languages)})"
         )
-    found = []
+    found, shipped_rows = [], []
     for language in languages:
         if language in eval_pairs:
             found.append(_user_pairs(language, *eval_pairs[language]))
@@ -129,6 +130,13 @@ def load_pairs(
             source = f"Tatoeba pairs with English shipped with langtrim, {TATOEBA_CREDIT}"
             sentences, targets = shipped
             found.append(BitextPairs(language, source, sentences, targets, gated=PIVOT in languages))
+            shipped_rows.append(found[-1])
+    if PIVOT in languages and PIVOT not in eval_pairs and shipped_rows:
+        # English has no pairs of its own: its row is the other direction of the first bundle language's
+        # shipped pairs (English queries, that language's candidates), whose vectors are computed anyway.
+        other = shipped_rows[0]
+        source = f"the English side of the {other.language} pairs as queries, {TATOEBA_CREDIT}"
+        found.insert(0, BitextPairs(PIVOT, source, other.targets, other.sentences, gated=True))
     for language in probes:
         if language not in languages and (shipped := shipped_pairs(language)) is not None:
             source = f"Tatoeba pairs with English shipped with langtrim (the first {PROBE_PAIRS}), {TATOEBA_CREDIT}"

@@ -86,7 +86,9 @@ def test_shipped_pairs_are_aligned_and_share_their_sides_with_the_parity_sentenc
 
 def test_shipped_pairs_with_english_are_gated_only_with_english_in_the_bundle() -> None:
     with_english = {p.language: p.gated for p in load_pairs(["en", "fr", "de"], {}, ["es"])}
-    assert with_english == {"fr": True, "de": True, "es": False}
+    assert with_english == {"en": True, "fr": True, "de": True, "es": False}
+    english, french = load_pairs(["en", "fr"], {}, [])[:2]
+    assert (english.sentences, english.targets) == (french.targets, french.sentences)  # the other way
     assert {p.language: p.gated for p in load_pairs(["fr"], {}, [])} == {"fr": False}
 
 

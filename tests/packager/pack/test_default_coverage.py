@@ -17,8 +17,8 @@ def test_the_default_bundle_keeps_retrieval_in_its_languages_and_shows_the_cliff
 ) -> None:
     _, report = default_bundle
     rows = {row.language: row for row in report.parity.retrieval}
-    assert set(rows) == {"fr", "de", "es", "ru", "zh"}
-    for language in ("fr", "de"):
+    assert set(rows) == {"en", "fr", "de", "es", "ru", "zh"}
+    for language in ("en", "fr", "de"):
         assert rows[language].gated and rows[language].pairs == 500
         assert abs(rows[language].f1_drop) <= 0.5, rows[language]
     russian = rows["ru"]
