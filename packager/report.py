@@ -197,7 +197,8 @@ def _coverage_line(coverage: Mapping[str, Any] | None) -> str:
         return "coverage check: not calibrated (packed before it): unknown share only; re-pack for the rest"
     words = coverage.get("dropped_words")
     return (
-        f"coverage check: uncovered above {_share(coverage.get('max_unknown_share'))} unknown pieces or "
+        f"coverage check: uncovered above {_share(coverage.get('max_unknown_share'))} unknown (or other "
+        f"scripts') pieces or "
         f"{_share(coverage.get('max_dropped_word_share'))} dropped words"
         + (f" ({words:,} words)" if isinstance(words, int) else "")
     )

@@ -67,12 +67,12 @@ def dropped_word_hashes(original: Tokenizer, trimmed: Tokenizer) -> np.ndarray:
 
 def _word_pieces(tokenizer: Tokenizer) -> set[str]:
     """The lowercased words a tokenizer has whole-word pieces for (Unigram "▁word", WordPiece "word")."""
-    model = json.loads(tokenizer.to_str())["model"]
-    if model["type"] == "Unigram":
-        pieces = (piece[1:] for piece, _ in model["vocab"] if piece.startswith("▁"))
+    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    if type(tokenizer.model).__name__ == "Unigram":
+        pieces = (piece[1:] for piece in vocab if piece.startswith("▁"))
     else:
-        prefix = model.get("continuing_subword_prefix") or "##"
-        pieces = (piece for piece in model["vocab"] if not piece.startswith(prefix))
+        prefix = getattr(tokenizer.model, "continuing_subword_prefix", None) or "##"
+        pieces = (piece for piece in vocab if not piece.startswith(prefix))
     return {piece.lower() for piece in pieces if _LETTERS.fullmatch(piece)}
 
 
