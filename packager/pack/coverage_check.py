@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,23 @@ class CoverageCalibration:
         }
 
 
-def dropped_word_hashes(original: Tokenizer, trimmed: Tokenizer) -> np.ndarray:
+def dropped_word_hashes(original: Tokenizer | Path, trimmed: Tokenizer) -> np.ndarray:
     """Sorted unique uint32 `word_hash`es of the words (2+ letters, lowercased) that the original vocabulary
-    holds as a whole-word piece and the trimmed one holds in no case form."""
-    dropped = _word_pieces(original) - _word_pieces(trimmed)
+    holds as a whole-word piece and the trimmed one holds in no case form. `original` may be the tokenizer
+    or its tokenizer.json (whose words are read once per process: a quarter of a million pieces for e5)."""
+    if isinstance(original, Path):
+        stat = original.stat()
+        words = _file_word_pieces(str(original.resolve()), stat.st_size, stat.st_mtime_ns)
+    else:
+        words = frozenset(_word_pieces(original))
+    dropped = words - _word_pieces(trimmed)
     return np.unique(np.fromiter((word_hash(word) for word in dropped), dtype=np.uint32, count=len(dropped)))
+
+
+@lru_cache(maxsize=2)
+def _file_word_pieces(path: str, size: int, mtime_ns: int) -> frozenset[str]:
+    """`_word_pieces` of a tokenizer file, cached by its path, size and modification time."""
+    return frozenset(_word_pieces(Tokenizer.from_file(path)))
 
 
 def _word_pieces(tokenizer: Tokenizer) -> set[str]:
@@ -100,7 +113,7 @@ def calibrate_coverage(
 ) -> CoverageCalibration:
     """Write the dropped-word list into the bundle and its thresholds into the manifest (files re-hashed)."""
     trimmed = unpadded(Tokenizer.from_file(str(bundle_dir / bundle.TOKENIZER_FILE)))  # as the Encoder's
-    words = dropped_word_hashes(Tokenizer.from_file(str(original_tokenizer)), trimmed)
+    words = dropped_word_hashes(original_tokenizer, trimmed)
     np.save(bundle_dir / WORDS_FILE, words, allow_pickle=False)
     unknown_id = int(json.loads((bundle_dir / bundle.ID_MAP_FILE).read_text(encoding="utf-8"))["unk_id"])
     texts, source = calibration_texts(languages, eval_texts)
