@@ -231,9 +231,8 @@ def measure_parity(
 
     gates.check()
     manifest = read_manifest(bundle_dir, verify="size")
-    pairs = bitext.load_pairs(
-        list(manifest.languages), dict(eval_pairs or {}), probes
-    )  # bad pairs fail first
+    # Read the pairs first: a bad --eval-pairs fails before the models load.
+    pairs = bitext.load_pairs(list(manifest.languages), dict(eval_pairs or {}), probes)
     id_map = IdMap.from_json((bundle_dir / ID_MAP_FILE).read_text(encoding="utf-8"))
     original_tokenizer = Tokenizer.from_file(str(original_dir / "tokenizer.json"))
     trimmed_tokenizer = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
