@@ -20,6 +20,7 @@ from rich.console import Console
 # where only the runtime and the serve extra are installed (numpy and tokenizers, but no fsspec or torch).
 from langtrim.packager.container import TOOLS
 from langtrim.packager.counting.inputs import DEFAULT_SHARD_BYTES, DEFAULT_TEXT_COLUMN
+from langtrim.packager.pack.bitext import DEFAULT_PROBES
 from langtrim.packager.pack.parity import Gates
 from langtrim.packager.pack.quantize import DEFAULT_VARIANT, EmbeddingMode, OptimizeLevel, QuantizeMode
 from langtrim.packager.selection.choose import SelectionSettings, SourceName
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from langtrim.packager.selection.languages import Language
 
 GATES = Gates()
+PROBES = ",".join(DEFAULT_PROBES)
 MIN_SHARD_MB = 0.01  # smaller shards only multiply checkpoint files
 SELECTION = SelectionSettings()
 REPORT_WIDTH = 80  # report.py lays every table out to fit it
@@ -104,6 +106,14 @@ FallbackOpt = Annotated[
     bool,
     typer.Option(help="Keep every single-character piece of the languages' scripts, digits and punctuation."),
 ]
+FallbackAllScriptsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fallback-all-scripts",
+        help="Keep the single-character pieces of every script the model has, not only the languages': "
+        "other scripts become characters rather than unknown tokens (a larger bundle; docs/coverage.md).",
+    ),
+]
 KeepTextOpt = Annotated[
     list[str] | None,
     typer.Option(help='Text whose pieces are always kept, e.g. a prompt prefix "query: "; repeatable.'),
@@ -125,6 +135,23 @@ EvalTextOpt = Annotated[
     typer.Option(
         help="LANG=PATH real sentences for the parity report (default: shipped Tatoeba); repeatable."
     ),
+]
+EvalPairsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="LANG=SOURCE,TARGET: aligned translations (line i of TARGET translates line i of SOURCE) for "
+        "the retrieval parity (default: shipped Tatoeba pairs with English); repeatable."
+    ),
+]
+ProbeLanguagesOpt = Annotated[
+    str,
+    typer.Option(
+        help="Languages outside the bundle whose retrieval and coverage the report shows; '' for none."
+    ),
+]
+MaxRetrievalDropOpt = Annotated[
+    float,
+    typer.Option(help="Parity gate: most bitext-mining F1 points a language may lose, bundle vs original."),
 ]
 MinCosineOpt = Annotated[
     float, typer.Option(help="Parity gate: minimum mean cosine per language, bundle vs original.")
@@ -171,6 +198,7 @@ def _selection_inputs(
     max_tokens_per_language: int | None,
     fallback: bool,
     keep_text: list[str] | None,
+    fallback_all_scripts: bool = False,
 ) -> tuple[list["Language"], list["CorpusSpec"], SelectionSettings]:
     from langtrim.packager.counting.inputs import parse_corpus_options
     from langtrim.packager.selection.languages import parse_languages
@@ -180,6 +208,7 @@ def _selection_inputs(
         max_tokens_per_language=max_tokens_per_language,
         source=source,
         fallback=fallback,
+        fallback_all_scripts=fallback_all_scripts,
         keep_texts=tuple(keep_text or ()),
     )
     return parse_languages(languages), parse_corpus_options(corpus or []), settings
@@ -197,6 +226,7 @@ def trim(
     threshold: ThresholdOpt = SELECTION.threshold,
     max_tokens_per_language: MaxTokensOpt = SELECTION.max_tokens_per_language,
     fallback: FallbackOpt = SELECTION.fallback,
+    fallback_all_scripts: FallbackAllScriptsOpt = SELECTION.fallback_all_scripts,
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,
@@ -221,7 +251,14 @@ def trim(
     if out is None and not dry_run:
         raise UsageError("no output directory: pass --out DIR (or --dry-run to only see the plan)")
     inputs = _selection_inputs(
-        languages, corpus, source, threshold, max_tokens_per_language, fallback, keep_text
+        languages,
+        corpus,
+        source,
+        threshold,
+        max_tokens_per_language,
+        fallback,
+        keep_text,
+        fallback_all_scripts,
     )
     parsed_languages, corpora, settings = inputs
     with stderr.status("resolving the model") as status:
@@ -271,13 +308,17 @@ def pack(
     threshold: ThresholdOpt = SELECTION.threshold,
     max_tokens_per_language: MaxTokensOpt = SELECTION.max_tokens_per_language,
     fallback: FallbackOpt = SELECTION.fallback,
+    fallback_all_scripts: FallbackAllScriptsOpt = SELECTION.fallback_all_scripts,
     keep_text: KeepTextOpt = None,
     from_distil: FromDistilOpt = False,
     allow_pickle: AllowPickleOpt = False,
     eval_text: EvalTextOpt = None,
+    eval_pairs: EvalPairsOpt = None,
+    probe_languages: ProbeLanguagesOpt = PROBES,
     min_cosine: MinCosineOpt = GATES.min_mean_cosine,
     min_p1_cosine: MinP1CosineOpt = GATES.min_p1_cosine,
     max_unk_rate: MaxUnkRateOpt = GATES.max_unk_rate,
+    max_retrieval_drop: MaxRetrievalDropOpt = GATES.max_retrieval_drop,
     allow_parity_failure: Annotated[
         bool,
         typer.Option(
@@ -307,6 +348,7 @@ def pack(
       langtrim pack --languages en,fr,de --out en-fr-de.bundle
     """
     from langtrim.packager.models.sources import resolve_model
+    from langtrim.packager.pack.bitext import parse_eval_pairs
     from langtrim.packager.pack.job import is_trimmed_directory, run_pack
     from langtrim.packager.pack.parity import Gates
     from langtrim.packager.pack.quantize import VariantSettings
@@ -322,7 +364,14 @@ def pack(
             ([], [], None)
             if trimmed and not languages
             else _selection_inputs(
-                languages, corpus, source, threshold, max_tokens_per_language, fallback, keep_text
+                languages,
+                corpus,
+                source,
+                threshold,
+                max_tokens_per_language,
+                fallback,
+                keep_text,
+                fallback_all_scripts,
             )
         )
         report = run_pack(
@@ -333,17 +382,25 @@ def pack(
             variant=variant,
             force=force,
             allow_pickle=allow_pickle,
-            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate).check(),
+            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate, max_retrieval_drop).check(),
             eval_texts=_eval_texts(eval_text),
             allow_parity_failure=allow_parity_failure,
             pairs=pairs,
             progress=lambda step: status.update(step),
+            eval_pairs=parse_eval_pairs(eval_pairs or []),
+            probes=_probes(probe_languages),
             **({"settings": settings} if settings is not None else {}),
         )
     if json_output:
         typer.echo(report.to_json())
     else:
         print_pack_report(report, stdout)
+
+
+def _probes(codes: str) -> list[str]:
+    from langtrim.packager.selection.languages import parse_languages
+
+    return [language.code for language in parse_languages(codes)] if codes.strip() else []
 
 
 def _eval_texts(values: list[str] | None) -> dict[str, tuple[str, ...]]:
@@ -433,9 +490,12 @@ def parity(
     bundle: BundleArg,
     against: AgainstOpt = None,
     eval_text: EvalTextOpt = None,
+    eval_pairs: EvalPairsOpt = None,
+    probe_languages: ProbeLanguagesOpt = PROBES,
     min_cosine: MinCosineOpt = GATES.min_mean_cosine,
     min_p1_cosine: MinP1CosineOpt = GATES.min_p1_cosine,
     max_unk_rate: MaxUnkRateOpt = GATES.max_unk_rate,
+    max_retrieval_drop: MaxRetrievalDropOpt = GATES.max_retrieval_drop,
     allow_pickle: AllowPickleOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -449,6 +509,7 @@ def parity(
     """
     from langtrim.packager.models.default_model import DEFAULT_MODEL_NAME
     from langtrim.packager.models.sources import resolve_model
+    from langtrim.packager.pack.bitext import parse_eval_pairs
     from langtrim.packager.pack.parity import GateFailure, Gates, measure_parity
     from langtrim.packager.report import print_parity_report
     from langtrim.runtime.bundle import read_manifest
@@ -462,7 +523,9 @@ def parity(
             original.path,
             source_model=name,
             eval_texts=_eval_texts(eval_text),
-            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate).check(),
+            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate, max_retrieval_drop).check(),
+            eval_pairs=parse_eval_pairs(eval_pairs or []),
+            probes=_probes(probe_languages),
         )
     if json_output:
         typer.echo(report.to_json())

@@ -182,6 +182,7 @@ def print_manifest(manifest: "Manifest", digest: str, console: Console) -> None:
         console.print("parity: not measured")
     else:
         _print_manifest_parity(manifest.parity, console)
+    console.print(_coverage_line(manifest.coverage))
     files = _table(f"{len(manifest.files)} files, each sha256 checked", "file", "size", "sha256 (start)")
     files.columns[-1].justify = "left"
     for name, entry in manifest.files.items():
@@ -190,6 +191,19 @@ def print_manifest(manifest: "Manifest", digest: str, console: Console) -> None:
     # On a line of its own and never wrapped, so it can be copied whole into a deployment's pin.
     console.print("bundle digest, to pin with langtrim serve --bundle-digest:")
     console.print(digest, soft_wrap=True, highlight=False)
+
+
+def _coverage_line(coverage: Mapping[str, Any] | None) -> str:
+    """The serve-time coverage check's thresholds (langtrim.runtime.coverage), one line."""
+    if coverage is None:
+        return "coverage check: not calibrated (packed before it): unknown share only; re-pack for the rest"
+    words = coverage.get("dropped_words")
+    return (
+        f"coverage check: uncovered above {_share(coverage.get('max_unknown_share'))} unknown (or other "
+        f"scripts') pieces or "
+        f"{_share(coverage.get('max_dropped_word_share'))} dropped words"
+        + (f" ({words:,} words)" if isinstance(words, int) else "")
+    )
 
 
 def _print_manifest_parity(parity: Mapping[str, Any], console: Console) -> None:
@@ -212,6 +226,9 @@ def _print_manifest_parity(parity: Mapping[str, Any], console: Console) -> None:
     gates = parity.get("gates")
     console.print(_end_to_end_table(f"parity: {'passed' if parity.get('passed') else 'FAILED'}", rows))
     console.print(_gates_line(gates if isinstance(gates, Mapping) else {}))
+    retrieval = parity.get("retrieval")
+    if isinstance(retrieval, Mapping) and retrieval:
+        console.print(_retrieval_table(retrieval))
     not_measured = parity.get("not_measured") or []
     if not_measured:
         console.print(f"not measured (no text): {', '.join(map(str, not_measured))}")
@@ -223,6 +240,7 @@ def _gates_line(gates: Mapping[str, Any]) -> str:
         ("min_mean_cosine", "cosine mean >= {}"),
         ("min_p1_cosine", "p1 >= {}"),
         ("max_unk_rate", "unknown <= {}"),
+        ("max_retrieval_drop", "F1 drop <= {} points"),
     )
     found = [text.format(gates[key]) for key, text in bounds if key in gates]
     return "gates: " + (", ".join(found) or "not recorded")
@@ -247,6 +265,38 @@ def _end_to_end_table(
     return table
 
 
+def _retrieval_table(rows: Mapping[str, Any]) -> Table:
+    """Bitext mining per language (the summary `bitext.summary` makes): the bundle's languages, then the
+    languages outside it, which are never gated."""
+    table = _table(
+        "retrieval: bitext mining with English (MTEB Tatoeba, F1)",
+        "language",
+        "pairs",
+        "original",
+        "bundle",
+        "unknown",
+        "flagged",
+        "gate",
+    )
+    table.columns[-1].justify = "left"
+    ordered = sorted(rows.items(), key=lambda item: not item[1].get("in_bundle"))
+    for i, (language, row) in enumerate(ordered):
+        inside = bool(row.get("in_bundle"))
+        last_inside = inside and (i + 1 == len(ordered) or not ordered[i + 1][1].get("in_bundle"))
+        gate = _gate(row.get("passed")) if row.get("gated") else "not gated" if inside else "outside"
+        table.add_row(
+            language,
+            str(row.get("pairs", _DASH)),
+            f"{row.get('f1_original', 0):.2f}",
+            f"{row.get('f1_bundle', 0):.2f}",
+            _share(row.get("unk_rate"), 2),
+            _share(row.get("flagged_share")),
+            gate,
+            end_section=last_inside,
+        )
+    return table
+
+
 def print_parity_report(report: "ParityReport", console: Console) -> None:
     """Two tables: the gated figures (bundle vs original), then where the differences come from."""
     prompt = f", prompt {report.prompt!r}" if report.prompt else ""
@@ -265,6 +315,10 @@ def print_parity_report(report: "ParityReport", console: Console) -> None:
     ]
     console.print(_end_to_end_table("end to end: bundle vs original", rows))
     console.print(_gates_line(asdict(report.gates)) + "; --json has every figure")
+    if report.retrieval:
+        from langtrim.packager.pack.bitext import summary
+
+        console.print(_retrieval_table(summary(report.retrieval)))
     classifier = any(p.label_agreement is not None for p in report.languages)
     steps = _table(
         "step by step",
@@ -302,6 +356,11 @@ def print_parity_report(report: "ParityReport", console: Console) -> None:
                     "identically split sentences (diff), mean cosine",
                 ),
                 ("export", "the bundle (ONNX, quantized) vs the PyTorch trimmed model, mean cosine"),
+                (
+                    "retrieval",
+                    "for each sentence, is its nearest translation its own (MTEB's weighted F1, points); "
+                    "flagged: share the serve-time coverage check calls uncovered",
+                ),
                 *(
                     (
                         ("same label", "share of sentences with the same top class"),

@@ -144,6 +144,8 @@ class Manifest:
     # text-classification bundles that take text pairs (rerankers, NLI): how a long pair is cut. None: the
     # model classifies single texts. Absent from bundles packed before pairs were served (read as None).
     pair_truncation: PairTruncation | None = None
+    # the serve-time coverage check's thresholds (`langtrim.runtime.coverage`); None in bundles packed before it
+    coverage: Mapping[str, Any] | None = None
 
     @property
     def parity_passed(self) -> bool | None:
@@ -223,6 +225,12 @@ def record_parity(directory: str | os.PathLike[str], parity: Mapping[str, Any]) 
     """
     root = Path(directory)
     return _seal(root, replace(read_manifest(root, verify="none"), parity=dict(parity)))
+
+
+def record_coverage(directory: str | os.PathLike[str], coverage: Mapping[str, Any]) -> Manifest:
+    """Set the manifest's coverage thresholds and re-hash the files, as `record_parity` (same caveat)."""
+    root = Path(directory)
+    return _seal(root, replace(read_manifest(root, verify="none"), coverage=dict(coverage)))
 
 
 def _seal(root: Path, manifest: Manifest) -> Manifest:
@@ -531,6 +539,7 @@ def _parse(data: object, bundle: str, hint: str) -> Manifest:
         parity=_parity(top),
         files=_files(top),
         pair_truncation=_pair_truncation(top, task),
+        coverage=_coverage(top),
     )
     if manifest.vocab.kept_size > manifest.vocab.original_size:
         raise top.error(
@@ -583,6 +592,14 @@ def _parity(top: _Fields) -> dict[str, Any] | None:
     parity = top.obj("parity")
     parity.boolean("passed")
     return dict(parity.data)
+
+
+def _coverage(top: _Fields) -> dict[str, Any] | None:
+    """Optional: bundles packed before the coverage check lack it (`langtrim.runtime.coverage` reads it)."""
+    value = top.data.get("coverage")
+    if value is not None and not isinstance(value, dict):
+        raise top.error(f"field 'coverage' must be an object or null, got {_json_type(value)}")
+    return value
 
 
 def _files(top: _Fields) -> dict[str, FileEntry]:

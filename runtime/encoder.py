@@ -30,6 +30,7 @@ from langtrim.runtime.bundle import (
     read_id_map,
     read_manifest,
 )
+from langtrim.runtime.coverage import CoverageCheck, TextCoverage
 from langtrim.runtime.entities import Entity, cut_encodings, group_simple
 from langtrim.runtime.errors import BundleError, InputError
 from langtrim.runtime.pairs import TextPair, check_strategy, encode_items, is_pair, sigmoid
@@ -154,6 +155,7 @@ class Encoder:
         # id_map.json is read on the first embed_ids() call, the only one that needs it: parsing and checking
         # it would cost every load time and memory that grow with the vocabulary.
         self._id_lookup: np.ndarray | None = None
+        self._coverage: CoverageCheck | None = None  # loaded on the first coverage() call
 
     @property
     def _to_new(self) -> np.ndarray:
@@ -313,6 +315,18 @@ class Encoder:
             Prediction(label=self.manifest.labels[int(i)], score=float(row[i]))
             for i, row in zip(best, probabilities, strict=True)
         ]
+
+    def coverage(self, texts: Sequence[str]) -> list[TextCoverage]:
+        """Whether the bundle covers each text (its languages), with the shares that decide it, in order.
+
+        Cheap next to `embed` (one more tokenization, no model run); the signals and the thresholds are
+        described in `langtrim.runtime.coverage`.
+        """
+        items = _check_texts(texts)
+        if self._coverage is None:
+            check = CoverageCheck.load(self.directory, self.manifest, self._label)
+            self._coverage = check.with_tokenizer(self._tokenizer)
+        return self._coverage.measure(self._tokenizer, items)
 
     def tokenize(
         self,

@@ -3,7 +3,7 @@
 Every import counts, also those inside functions and under TYPE_CHECKING: a function-level import hides a
 cycle from Python, not from a reader. The rule, from the bottom up:
 
-    runtime: errors, version < bundle, pairs, entities < encoder < the package < server
+    runtime: errors, version < bundle, pairs, entities < coverage, encoder < the package < server
     packager: errors, outputs, shipped_text < models < selection < counting < trim < pack < bench
               < report, container, cli
 
@@ -25,6 +25,7 @@ LAYERS = (
     ("langtrim.runtime.bundle", 1),
     ("langtrim.runtime.pairs", 1),
     ("langtrim.runtime.entities", 1),
+    ("langtrim.runtime.coverage", 2),
     ("langtrim.runtime.encoder", 2),
     ("langtrim.runtime.server", 4),
     ("langtrim.runtime", 3),

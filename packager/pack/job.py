@@ -13,7 +13,9 @@ from langtrim.packager.counting.inputs import CorpusSpec
 from langtrim.packager.models.families import PROVENANCE_FILE, architecture, usage_of
 from langtrim.packager.models.sources import ModelSource
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir, remove_stale, staging_prefix
+from langtrim.packager.pack.bitext import DEFAULT_PROBES
 from langtrim.packager.pack.calibration import calibration_ids
+from langtrim.packager.pack.coverage_check import CoverageCalibration, calibrate_coverage
 from langtrim.packager.pack.folder_formats import write_folder_files
 from langtrim.packager.pack.heads import head_task, labels_of, pair_truncation_of
 from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
@@ -37,6 +39,7 @@ class PackReport:
     manifest: dict[str, Any]
     output: str
     parity: ParityReport
+    coverage: CoverageCalibration | None = None  # the serve-time coverage check's calibration
 
     def to_json(self) -> str:
         return json.dumps(
@@ -122,6 +125,8 @@ def run_pack(
     allow_parity_failure: bool = False,
     pairs: bool | None = None,
     progress: Progress = lambda step: None,
+    eval_pairs: Mapping[str, tuple[Path, Path]] | None = None,
+    probes: Sequence[str] = DEFAULT_PROBES,
 ) -> PackReport:
     """Build the bundle `out` from `source`; a trimmed directory (from `langtrim trim`) is packed as it is.
 
@@ -212,13 +217,20 @@ def run_pack(
                 labels=labels if exported.task != bundle.FEATURE_EXTRACTION else (),
                 pair_truncation=pair_truncation_of(config, exported.task, pairs),
             )
+            original_dir = _original_model_dir(source, report, allow_pickle)
+            progress("calibrating the coverage check")
+            coverage = calibrate_coverage(
+                staging, original_dir / bundle.TOKENIZER_FILE, report.languages, eval_texts
+            )
             progress("measuring parity against the original model")
             parity = measure_parity(
                 staging,
-                _original_model_dir(source, report, allow_pickle),
+                original_dir,
                 source_model=report.model,
                 eval_texts=eval_texts,
                 gates=gates,
+                eval_pairs=eval_pairs,
+                probes=probes,
             )
             write_parity(staging, parity)
             manifest = bundle.read_manifest(staging, verify="none")
@@ -233,4 +245,5 @@ def run_pack(
             manifest=bundle.manifest_to_json(manifest),
             output=str(out),
             parity=parity,
+            coverage=coverage,
         )

@@ -22,11 +22,12 @@ from tokenizers import Tokenizer
 from langtrim.packager.counting.inputs import iter_lines
 from langtrim.packager.errors import ParityError, SelectionError
 from langtrim.packager.models.tokenizer import unpadded
+from langtrim.packager.pack import bitext
 from langtrim.packager.pack.score_parity import Measured, ScoreParity, measure_pairs, measure_tokens
 from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_sentences
 from langtrim.packager.trim.coverage import Coverage, measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap
-from langtrim.runtime.bundle import TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
+from langtrim.runtime.bundle import FEATURE_EXTRACTION, TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
 
 PARITY_FORMAT = 1
 _BATCH = 32
@@ -39,12 +40,14 @@ class Gates:
     min_mean_cosine: float = 0.99
     min_p1_cosine: float = 0.95  # the 1st percentile: the worst sentences but one in a hundred
     max_unk_rate: float = 0.01
+    max_retrieval_drop: float = 1.0  # bitext-mining F1 points, original minus bundle (bitext.py)
 
     def check(self) -> "Gates":
         for name, value in asdict(self).items():
-            if not 0.0 <= value <= 1.0 or math.isnan(value):
+            top = 100.0 if name == "max_retrieval_drop" else 1.0  # F1 points, the others shares
+            if not 0.0 <= value <= top or math.isnan(value):
                 raise SelectionError(
-                    f"parity gate {name}={value} is out of range: give a number between 0 and 1"
+                    f"parity gate {name}={value} is out of range: give a number between 0 and {top:g}"
                 )
         return self
 
@@ -90,10 +93,13 @@ class ParityReport:
     not_measured: list[str]  # languages with no evaluation text
     prompt: str  # prefix added to every sentence (e5's "query: "), or ""
     format: int = PARITY_FORMAT
+    retrieval: list[bitext.RetrievalParity] = field(default_factory=list)  # bitext mining, see bitext.py
 
     @property
     def passed(self) -> bool:
-        return all(language.passed for language in self.languages)
+        return all(language.passed for language in self.languages) and not any(
+            row.failures for row in self.retrieval
+        )
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "passed": self.passed}, indent=2, ensure_ascii=False)
@@ -116,6 +122,7 @@ class ParityReport:
                 }
                 for p in self.languages
             },
+            "retrieval": bitext.summary(self.retrieval),
         }
 
 
@@ -123,7 +130,8 @@ class GateFailure(ParityError):
     """A bundle missed a parity gate; `report` says which language and which figure."""
 
     def __init__(self, report: ParityReport) -> None:
-        missed = "; ".join(f"{p.language}: {', '.join(p.failures)}" for p in report.languages if p.failures)
+        failed = [*report.languages, *report.retrieval]
+        missed = "; ".join(f"{p.language}: {', '.join(p.failures)}" for p in failed if p.failures)
         super().__init__(
             f"parity gate missed ({missed}): no bundle written; keep more tokens (--corpus, lower --threshold), "
             "quantize less (--quantize-embeddings fp32, --quantize none), or pass --allow-parity-failure"
@@ -214,8 +222,11 @@ def measure_parity(
     source_model: str,
     eval_texts: Mapping[str, Sequence[str]] | None = None,
     gates: Gates = Gates(),
+    eval_pairs: Mapping[str, tuple[Path, Path]] | None = None,
+    probes: Sequence[str] = bitext.DEFAULT_PROBES,
 ) -> ParityReport:
-    """Compare the bundle with its original PyTorch model on real sentences of each of its languages."""
+    """Compare the bundle with its original PyTorch model on real sentences of each of its languages, and
+    on bitext mining (`eval_pairs`, else the shipped pairs) of them and of the `probes` outside it."""
     import copy
 
     from langtrim.packager.models.sources import ModelSource, load_model
@@ -225,6 +236,8 @@ def measure_parity(
 
     gates.check()
     manifest = read_manifest(bundle_dir, verify="size")
+    # Read the pairs first: a bad --eval-pairs fails before the models load.
+    pairs = bitext.load_pairs(list(manifest.languages), dict(eval_pairs or {}), probes)
     id_map = IdMap.from_json((bundle_dir / ID_MAP_FILE).read_text(encoding="utf-8"))
     original_tokenizer = Tokenizer.from_file(str(original_dir / "tokenizer.json"))
     trimmed_tokenizer = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
@@ -238,6 +251,7 @@ def measure_parity(
     scored = measure_tokens if manifest.task == TOKEN_CLASSIFICATION else measure_pairs
     models = (original, trimmed, original_tokenizer, trimmed_tokenizer, encoder, id_map)
 
+    seen: tuple[dict, dict] = ({}, {})  # prompted text -> its vector (original, bundle), for bitext mining
     results = []
     for language, (text_source, sentences) in texts_by_language.items():
         if manifest.task == TOKEN_CLASSIFICATION or manifest.pair_truncation is not None:
@@ -256,6 +270,8 @@ def measure_parity(
             original_probabilities = _softmax(original_out)
         else:
             bundle_out = encoder.embed(texts, normalize=False)
+            seen[0].update(zip(texts, original_out, strict=True))
+            seen[1].update(zip(texts, bundle_out, strict=True))
         identical = [
             i
             for i, (a, b) in enumerate(zip(original_hidden, trimmed_hidden, strict=True))
@@ -286,12 +302,29 @@ def measure_parity(
                 failures=failures,
             )
         )
+    retrieval = (
+        []
+        if manifest.task != FEATURE_EXTRACTION
+        else bitext.measure_retrieval(
+            pairs,
+            manifest.languages,
+            embed_original=bitext.memoized(
+                lambda t: _torch_outputs(original, original_tokenizer, t, pooling, max_length, False)[0],
+                prompt,
+                seen[0],
+            ),
+            embed_bundle=bitext.memoized(lambda t: encoder.embed(t, normalize=False), prompt, seen[1]),
+            coverage=(original_tokenizer, trimmed_tokenizer, id_map, encoder),
+            max_drop=gates.max_retrieval_drop,
+        )
+    )
     return ParityReport(
         source_model=source_model,
         gates=gates,
         languages=results,
         not_measured=[language for language in manifest.languages if language not in texts_by_language],
         prompt=prompt,
+        retrieval=retrieval,
     )
 
 

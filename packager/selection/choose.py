@@ -42,6 +42,7 @@ class SelectionSettings:
     max_tokens_per_language: int | None = None
     source: SourceName = "auto"  # for languages without a corpus
     fallback: bool = True  # keep single-character pieces of the languages' scripts
+    fallback_all_scripts: bool = False  # ... of every script the tokenizer has (docs/coverage.md measures it)
     keep_texts: tuple[str, ...] = field(default_factory=tuple)  # texts whose pieces are always kept
     min_line_chars: int = DEFAULT_MIN_LINE_CHARS  # lines of a corpus shorter than this are not counted
 
@@ -115,9 +116,11 @@ def choose_tokens(
         special += paper.paper_special_ids(tokenizer).tolist()
     fallback: list[int] = []
     if settings.fallback:
-        from langtrim.packager.selection.fallback import fallback_ids
+        from langtrim.packager.selection.fallback import fallback_ids, tokenizer_scripts
 
         scripts = sorted({script for language in languages for script in language.scripts})
+        if settings.fallback_all_scripts:
+            scripts = tokenizer_scripts(tokenizer)
         fallback = fallback_ids(tokenizer, scripts).tolist()
     return union_selection(
         per_language,

@@ -21,7 +21,6 @@ The script of a character is the first word of its Unicode name ("LATIN SMALL LE
 """
 
 import json
-import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -29,6 +28,7 @@ import numpy as np
 import tokenizers
 
 from langtrim.packager.errors import SelectionError, UnsupportedModelError
+from langtrim.runtime.coverage import character_script  # the runtime's coverage check needs it too
 
 # Script names whose characters also belong to a language written in another script: full-width Latin
 # letters and digits in Chinese, Japanese and Korean text.
@@ -42,10 +42,10 @@ _ALWAYS_CATEGORIES = {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk"
 _LETTERLIKE_END = 0x2150  # "So" and "No" characters below this (° © ® ² ½ ™ №) are common in any text
 
 
-def character_script(character: str) -> str:
-    """The first word of the Unicode name of `character`; "" for unnamed ones (controls, private use)."""
-    name = unicodedata.name(character, "")
-    return re.split(r"[ -]", name, maxsplit=1)[0]
+def writing_scripts(scripts: Iterable[str]) -> list[str]:
+    """`scripts` and the companion scripts their text uses (full-width Latin in CJK text), sorted."""
+    wanted = {script.upper() for script in scripts}
+    return sorted(wanted.union(*(_COMPANION_SCRIPTS.get(script, set()) for script in wanted)))
 
 
 def fallback_ids(tokenizer: tokenizers.Tokenizer, scripts: Iterable[str]) -> np.ndarray:
@@ -80,12 +80,26 @@ def fallback_ids(tokenizer: tokenizers.Tokenizer, scripts: Iterable[str]) -> np.
             "it cannot encode that script; choose a model that covers it, or fix a misspelt script name "
             "(the first word of Unicode character names, such as LATIN or CJK)"
         )
-    for script in list(wanted):
-        wanted |= _COMPANION_SCRIPTS.get(script, set())
+    wanted = set(writing_scripts(wanted))
     ids = [token_id for character, token_id in characters if _is_fallback(character, wanted)]
     if model["type"] == "Unigram":
         ids += [token_id for piece, token_id in pieces if piece == space]  # the bare "▁" before CJK, digits
     return np.unique(np.asarray(ids, dtype=np.int64))
+
+
+def tokenizer_scripts(tokenizer: tokenizers.Tokenizer) -> list[str]:
+    """Every script the tokenizer has a single-character letter piece of, sorted: what
+    `--fallback-all-scripts` keeps, so text in any of them becomes characters rather than unknown tokens."""
+    vocab = tokenizer.get_vocab(with_added_tokens=False)
+    return sorted(
+        {
+            script
+            for piece in vocab
+            if len(character := piece.lstrip("▁").removeprefix("##")) == 1
+            and character.isalpha()
+            and (script := character_script(character))
+        }
+    )
 
 
 def _is_fallback(character: str, scripts: set[str]) -> bool:

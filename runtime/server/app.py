@@ -52,6 +52,7 @@ from langtrim.runtime.server.schemas import (
     SimilarityRequest,
     TokenizeRequest,
 )
+from langtrim.runtime.server.uncovered import INDICES_HEADER, UNCOVERED_HEADER, CoverageHeaders, OnUncovered
 
 logger = logging.getLogger(__name__)
 
@@ -289,6 +290,7 @@ def create_app(
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
     access_log: bool = False,
+    on_uncovered: OnUncovered = "allow",
 ) -> Starlette:
     """The ASGI app serving `bundle_dir`. Raises BundleError now if it is not a readable bundle.
 
@@ -298,11 +300,14 @@ def create_app(
     `bundle_digest` (see `bundle.bundle_digest`) refuses any bundle but the one pinned. `api_key`: every
     route but the health routes needs `Authorization: Bearer KEY`. `cors_origins`: the browser origins
     allowed to call the server ("*" for any); none by default. `access_log`: one INFO line per request,
-    with its id.
+    with its id. `on_uncovered`: "reject" refuses a request with text the bundle does not cover (422),
+    "allow" serves it and names it in a header (see `uncovered`).
     """
     directory = Path(bundle_dir)
     manifest = read_manifest(directory, verify="none", expected_digest=bundle_digest)
-    state = ServerState(directory, manifest, limits, Batcher(limits, batching), Metrics(_ENDPOINTS))
+    state = ServerState(
+        directory, manifest, limits, Batcher(limits, batching), Metrics(_ENDPOINTS), on_uncovered=on_uncovered
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -340,13 +345,14 @@ def create_app(
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error},
     )
     app.add_middleware(Guards, api_key=api_key)
+    app.add_middleware(CoverageHeaders)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["authorization", "content-type", REQUEST_ID_HEADER],
-            expose_headers=[REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, UNCOVERED_HEADER, INDICES_HEADER],
         )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, access_log=access_log)
     app.state.langtrim = state

@@ -77,6 +77,7 @@ class _Job:
 def load(bundle_dir: Path, threads: int | None, expected_digest: str | None = None) -> Loaded:
     """Load and verify the bundle, then run one inference so the first request does not pay for warm-up."""
     encoder = Encoder(bundle_dir, threads=threads, expected_digest=expected_digest)
+    encoder.coverage([_WARM_UP_TEXT])  # loads the coverage check every request runs (`uncovered`)
     if encoder.manifest.task == TEXT_CLASSIFICATION:
         encoder.probabilities([_WARM_UP_TEXT])
     elif encoder.manifest.task == TOKEN_CLASSIFICATION:

@@ -19,6 +19,7 @@ from langtrim.runtime.server.batching import Batcher, Output, Request, Result
 from langtrim.runtime.server.limits import ApiError, ServerLimits
 from langtrim.runtime.server.metrics import Metrics
 from langtrim.runtime.server.requests import check_texts, parse_body, read_json
+from langtrim.runtime.server.uncovered import OnUncovered, check_coverage
 
 _Body = TypeVar("_Body", bound=BaseModel)
 
@@ -31,6 +32,7 @@ class ServerState:
     batcher: Batcher
     metrics: Metrics
     load_error: BaseException | None = None
+    on_uncovered: OnUncovered = "allow"  # a request with text the bundle does not cover: serve or refuse it
 
     @property
     def encoder(self) -> Encoder:
@@ -70,6 +72,7 @@ async def infer(
     """Run checked texts through the batcher and count them; `truncate` None is the server's default."""
     state = state_of(request)
     texts = check_texts(inputs, state.limits, prompt, state.manifest.prompts, field)
+    check_coverage(request, state.encoder, state.metrics, texts, state.on_uncovered, field)
     wanted = state.limits.auto_truncate if truncate is None else truncate
     job = Request(texts, prompt, wanted, truncation, output)
     result = await state.batcher.run(job)

@@ -27,6 +27,7 @@ class Metrics:
     errors: Counter[tuple[str, str]] = field(default_factory=Counter)  # (endpoint, error)
     texts: Counter[str] = field(default_factory=Counter)
     tokens: Counter[str] = field(default_factory=Counter)
+    uncovered: Counter[str] = field(default_factory=Counter)  # texts the bundle does not cover (`uncovered`)
     latency: dict[str, list[float]] = field(default_factory=dict)  # endpoint -> bucket counts, sum, count
 
     def label(self, path: str) -> str:
@@ -65,6 +66,13 @@ class Metrics:
                 "Tokens the model saw (special tokens included, after truncation).",
             ),
             *(f'langtrim_tokens_total{{endpoint="{e}"}} {n}' for e, n in sorted(self.tokens.items())),
+            *_family(
+                "langtrim_uncovered_texts_total", "counter", "Texts not in a language the bundle covers."
+            ),
+            *(
+                f'langtrim_uncovered_texts_total{{endpoint="{e}"}} {n}'
+                for e, n in sorted(self.uncovered.items())
+            ),
             *_family("langtrim_request_duration_seconds", "histogram", "Time from request to response."),
         ]
         for endpoint, counts in sorted(self.latency.items()):

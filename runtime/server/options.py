@@ -132,6 +132,13 @@ OPTIONS = (
         kind="list",
     ),
     Option("access_log", "log one line per request, with its x-request-id", False, kind="switch"),
+    Option(
+        "on_uncovered",
+        "text not in the bundle's languages: allow (serve it, count it, name it in the x-langtrim-uncovered "
+        "header) or reject (422 naming the languages)",
+        "allow",
+        choices=("allow", "reject"),
+    ),
     Option("log_level", "uvicorn's and langtrim's log level", "info", choices=LOG_LEVELS),
 )
 

@@ -18,6 +18,7 @@ from langtrim.runtime.errors import LangtrimError, UsageError
 from langtrim.runtime.server.app import create_app
 from langtrim.runtime.server.limits import DEFAULT_LIMITS, ServerLimits
 from langtrim.runtime.server.options import DEFAULT_HOST, DEFAULT_PORT, LIMIT_NAMES, PROG, parse_options
+from langtrim.runtime.server.uncovered import OnUncovered
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def serve(
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
     access_log: bool = False,
+    on_uncovered: OnUncovered = "allow",
 ) -> None:
     """Serve `bundle_dir` with uvicorn until interrupted; raise BundleError if the bundle cannot load.
 
@@ -54,6 +56,7 @@ def serve(
         api_key=api_key,
         cors_origins=cors_origins,
         access_log=access_log,
+        on_uncovered=on_uncovered,
     )
     listener = _listen(host, port)
     config = uvicorn.Config(
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> None:
             api_key=args.api_key or None,
             cors_origins=args.cors_allow_origin,
             access_log=args.access_log,
+            on_uncovered=args.on_uncovered,
         )
     except LangtrimError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -123,3 +123,23 @@ def test_real_sentences_never_need_the_unknown_token_with_fallback_pieces_alone(
 def test_a_script_the_tokenizer_lacks_is_named(e5_tokenizer):
     with pytest.raises(SelectionError, match="no single-character piece of script.*LATN"):
         fallback_ids(e5_tokenizer, ["LATN"])
+
+
+def test_all_scripts_fallback_keeps_the_characters_of_scripts_outside_the_languages(e5_tokenizer) -> None:
+    from langtrim.packager.selection.choose import SelectionSettings, choose_tokens
+    from langtrim.packager.selection.fallback import tokenizer_scripts
+    from langtrim.packager.selection.languages import parse_languages
+    from tests.support.stats import line_statistics
+
+    scripts = tokenizer_scripts(e5_tokenizer)
+    assert {"LATIN", "CYRILLIC", "GREEK", "ARABIC", "CJK", "DEVANAGARI"} <= set(scripts)
+    french = (TATOEBA / "fr.txt").read_text(encoding="utf-8").splitlines()
+    statistics = {"fr": line_statistics(e5_tokenizer, "fr", french)}
+    every = choose_tokens(
+        e5_tokenizer, parse_languages("fr"), statistics, SelectionSettings(fallback_all_scripts=True)
+    )
+    kept = tokens(e5_tokenizer, every.kept_ids)
+    assert {"я", "▁я", "ж", "中"} <= kept and not {"я", "ж", "中"} & tokens(
+        e5_tokenizer, fallback_ids(e5_tokenizer, ["LATIN"])
+    )
+    assert every.n_fallback > 10 * len(fallback_ids(e5_tokenizer, ["LATIN"]))

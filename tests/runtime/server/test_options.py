@@ -34,6 +34,7 @@ SAMPLES = {
     "api_key": ("s3cret", "s3cret"),
     "cors_allow_origin": ("https://a.example, https://b.example", ["https://a.example", "https://b.example"]),
     "access_log": ("1", True),
+    "on_uncovered": ("reject", "reject"),
     "log_level": ("debug", "debug"),
 }
 
@@ -63,6 +64,7 @@ def test_every_option_has_its_variable_named_after_it() -> None:
         "LANGTRIM_API_KEY",
         "LANGTRIM_CORS_ALLOW_ORIGIN",
         "LANGTRIM_ACCESS_LOG",
+        "LANGTRIM_ON_UNCOVERED",
         "LANGTRIM_LOG_LEVEL",
     ]
     assert set(SAMPLES) == {option.name for option in OPTIONS}, "every option needs a sample below"
