@@ -48,7 +48,7 @@ COVERAGE_FORMAT = 1
 # An emoji or a foreign name in an otherwise covered sentence is one or two unknown pieces among ten or more.
 DEFAULT_MAX_UNKNOWN_SHARE = 0.1
 # A word: a run of two or more letters (no digits, no underscore), in any script.
-_WORD = re.compile(r"[^\W\d_]{2,}")
+WORD = re.compile(r"[^\W\d_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def character_script(character: str) -> str:
 
 def words_of(text: str) -> list[str]:
     """The text's words as the dropped-word share counts them: runs of two or more letters."""
-    return _WORD.findall(text)
+    return WORD.findall(text)
 
 
 def thresholds_of(manifest: Manifest, label: str) -> CoverageThresholds:

@@ -10,7 +10,6 @@ the thresholds flag on held-out sentences of the bundle's languages and of other
 """
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,14 +25,13 @@ from langtrim.packager.selection.fallback import writing_scripts
 from langtrim.packager.selection.languages import get_language
 from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_pairs
 from langtrim.runtime import bundle
-from langtrim.runtime.coverage import WORDS_FILE, CoverageCheck, CoverageThresholds, word_hash
+from langtrim.runtime.coverage import WORD, WORDS_FILE, CoverageCheck, CoverageThresholds, word_hash
 
 # Share of the calibration sentences each threshold leaves covered.
 CALIBRATION_QUANTILE = 0.995
 # Floors: one unknown piece in twenty (an emoji, a foreign name), one dropped word in ten (a rare word).
 MIN_MAX_UNKNOWN_SHARE = 0.05
 MIN_MAX_DROPPED_WORD_SHARE = 0.1
-_LETTERS = re.compile(r"[^\W\d_]{2,}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ def _word_pieces(tokenizer: Tokenizer) -> set[str]:
     else:
         prefix = getattr(tokenizer.model, "continuing_subword_prefix", None) or "##"
         pieces = (piece for piece in vocab if not piece.startswith(prefix))
-    return {piece.lower() for piece in pieces if _LETTERS.fullmatch(piece)}
+    return {piece.lower() for piece in pieces if WORD.fullmatch(piece)}
 
 
 def calibration_texts(

@@ -136,3 +136,33 @@ def copy_bundle(bundle: TinyBundle, tmp_path: Path) -> Path:
     copy = tmp_path / "bundle"
     shutil.copytree(bundle.path, copy)
     return copy
+
+
+def pack_french(model_dir: Path, out: Path, sentences, variant=None) -> Path:
+    """`model_dir` cut to French (400 Tatoeba sentences, every token they use) and packed into `out` (fp32
+    unless `variant` says otherwise), unless `out` already holds a bundle; parity gates open: random weights,
+    parity is not what these bundles are for."""
+    from langtrim.packager.counting.inputs import CorpusSpec
+    from langtrim.packager.models.sources import ModelSource
+    from langtrim.packager.pack.job import run_pack
+    from langtrim.packager.pack.parity import Gates
+    from langtrim.packager.pack.quantize import VariantSettings
+    from langtrim.packager.selection.choose import SelectionSettings
+    from langtrim.packager.selection.languages import parse_languages
+    from langtrim.runtime.bundle import MANIFEST_FILE
+
+    if (out / MANIFEST_FILE).is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    corpus = out.parent / f"{out.name}-fr.txt"
+    corpus.write_text("\n".join(sentences("fr")[:400]), encoding="utf-8")
+    run_pack(
+        ModelSource(model_dir, model_dir.name, "test model", is_default=False),
+        parse_languages("fr"),
+        out=out,
+        corpora=[CorpusSpec("fr", (str(corpus),))],
+        settings=SelectionSettings(threshold=0.0),
+        variant=variant or VariantSettings("none", "fp32", "none"),
+        gates=Gates(0.0, 0.0, 1.0),
+    )
+    return out

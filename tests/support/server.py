@@ -20,15 +20,9 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from langtrim.packager.counting.inputs import CorpusSpec
-from langtrim.packager.models.sources import ModelSource
-from langtrim.packager.pack.job import run_pack
-from langtrim.packager.pack.parity import Gates
 from langtrim.packager.pack.quantize import VariantSettings
-from langtrim.packager.selection.choose import SelectionSettings
-from langtrim.packager.selection.languages import parse_languages
-from langtrim.runtime.bundle import MANIFEST_FILE
 from langtrim.runtime.server.limits import ServerLimits, speaks_openai
+from tests.support.bundles import pack_french
 
 SERVER_MODULE = [sys.executable, "-m", "langtrim.runtime.server"]
 
@@ -43,22 +37,7 @@ def packed_bundle(
     """The bundle of conftest's tiny model `kind` ("xlmr", "xlmr-classifier"), packed once per session (fp32
     unless `variant` says otherwise)."""
     out = tmp_path_factory.getbasetemp() / "server-bundles" / f"{kind}-{variant.name.replace('/', '-')}"
-    if (out / MANIFEST_FILE).is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    corpus = out.parent / f"{kind}-fr.txt"
-    corpus.write_text("\n".join(sentences("fr")[:400]), encoding="utf-8")
-    model_dir = tiny_models[kind]
-    run_pack(
-        ModelSource(model_dir, model_dir.name, "test model", is_default=False),
-        parse_languages("fr"),
-        out=out,
-        corpora=[CorpusSpec("fr", (str(corpus),))],
-        settings=SelectionSettings(threshold=0.0),
-        variant=variant,
-        gates=Gates(0.0, 0.0, 1.0),  # random weights: parity is not what these bundles are for
-    )
-    return out
+    return pack_french(tiny_models[kind], out, sentences, variant)
 
 
 def free_port() -> int:

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import E5_TOKENIZER, _save_tiny
+from tests.support.bundles import pack_french
 
 NER_LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -70,30 +71,5 @@ def build_task_model(name: str, root: Path, mbert_tokenizer_dir: Path) -> Path:
 
 
 def pack_task_bundle(model_dir: Path, sentences, tmp_path_factory) -> Path:
-    """`model_dir` cut to French (400 Tatoeba sentences, every token they use) and packed in fp32, once per
-    session; parity gates open (random weights), the report is what the tests read."""
-    from langtrim.packager.counting.inputs import CorpusSpec
-    from langtrim.packager.models.sources import ModelSource
-    from langtrim.packager.pack.job import run_pack
-    from langtrim.packager.pack.parity import Gates
-    from langtrim.packager.pack.quantize import VariantSettings
-    from langtrim.packager.selection.choose import SelectionSettings
-    from langtrim.packager.selection.languages import parse_languages
-    from langtrim.runtime.bundle import MANIFEST_FILE
-
-    out = tmp_path_factory.getbasetemp() / "task-bundles" / model_dir.name
-    if (out / MANIFEST_FILE).is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    corpus = out.parent / "fr.txt"
-    corpus.write_text("\n".join(sentences("fr")[:400]), encoding="utf-8")
-    run_pack(
-        ModelSource(model_dir, model_dir.name, "test model", is_default=False),
-        parse_languages("fr"),
-        out=out,
-        corpora=[CorpusSpec("fr", (str(corpus),))],
-        settings=SelectionSettings(threshold=0.0),
-        variant=VariantSettings("none", "fp32", "none"),
-        gates=Gates(0.0, 0.0, 1.0),
-    )
-    return out
+    """`model_dir` cut to French and packed in fp32, once per session; the report is what the tests read."""
+    return pack_french(model_dir, tmp_path_factory.getbasetemp() / "task-bundles" / model_dir.name, sentences)
