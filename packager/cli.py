@@ -162,6 +162,20 @@ MinP1CosineOpt = Annotated[
 MaxUnkRateOpt = Annotated[
     float, typer.Option(help="Parity gate: maximum share of unknown tokens per language.")
 ]
+MinRankCorrelationOpt = Annotated[
+    float,
+    typer.Option(help="Parity gate, pair classifiers: minimum mean rank correlation of a query's passages."),
+]
+MinTop1AgreementOpt = Annotated[
+    float,
+    typer.Option(
+        help="Parity gate, pair classifiers: minimum share of queries with the original's best passage."
+    ),
+]
+MinSpanAgreementOpt = Annotated[
+    float,
+    typer.Option(help="Parity gate, token classifiers: minimum share of texts with the original's entities."),
+]
 BundleArg = Annotated[Path, typer.Argument(help="A bundle directory written by `langtrim pack`.")]
 AgainstOpt = Annotated[
     str | None, typer.Option(help="The original model (hub id or directory). Default: the bundle's source.")
@@ -319,6 +333,9 @@ def pack(
     min_p1_cosine: MinP1CosineOpt = GATES.min_p1_cosine,
     max_unk_rate: MaxUnkRateOpt = GATES.max_unk_rate,
     max_retrieval_drop: MaxRetrievalDropOpt = GATES.max_retrieval_drop,
+    min_rank_correlation: MinRankCorrelationOpt = GATES.min_rank_correlation,
+    min_top1_agreement: MinTop1AgreementOpt = GATES.min_top1_agreement,
+    min_span_agreement: MinSpanAgreementOpt = GATES.min_span_agreement,
     allow_parity_failure: Annotated[
         bool,
         typer.Option(
@@ -382,7 +399,15 @@ def pack(
             variant=variant,
             force=force,
             allow_pickle=allow_pickle,
-            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate, max_retrieval_drop).check(),
+            gates=Gates(
+                min_cosine,
+                min_p1_cosine,
+                max_unk_rate,
+                max_retrieval_drop,
+                min_rank_correlation,
+                min_top1_agreement,
+                min_span_agreement,
+            ).check(),
             eval_texts=_eval_texts(eval_text),
             allow_parity_failure=allow_parity_failure,
             pairs=pairs,
@@ -496,6 +521,9 @@ def parity(
     min_p1_cosine: MinP1CosineOpt = GATES.min_p1_cosine,
     max_unk_rate: MaxUnkRateOpt = GATES.max_unk_rate,
     max_retrieval_drop: MaxRetrievalDropOpt = GATES.max_retrieval_drop,
+    min_rank_correlation: MinRankCorrelationOpt = GATES.min_rank_correlation,
+    min_top1_agreement: MinTop1AgreementOpt = GATES.min_top1_agreement,
+    min_span_agreement: MinSpanAgreementOpt = GATES.min_span_agreement,
     allow_pickle: AllowPickleOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -523,7 +551,15 @@ def parity(
             original.path,
             source_model=name,
             eval_texts=_eval_texts(eval_text),
-            gates=Gates(min_cosine, min_p1_cosine, max_unk_rate, max_retrieval_drop).check(),
+            gates=Gates(
+                min_cosine,
+                min_p1_cosine,
+                max_unk_rate,
+                max_retrieval_drop,
+                min_rank_correlation,
+                min_top1_agreement,
+                min_span_agreement,
+            ).check(),
             eval_pairs=parse_eval_pairs(eval_pairs or []),
             probes=_probes(probe_languages),
         )

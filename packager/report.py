@@ -30,6 +30,7 @@ from langtrim.packager.trim.job import TrimReport
 if TYPE_CHECKING:
     from langtrim.packager.pack.job import PackReport
     from langtrim.packager.pack.parity import ParityReport
+    from langtrim.packager.pack.score_parity import ScoreParity
     from langtrim.runtime.bundle import Manifest
 
 
@@ -225,7 +226,9 @@ def _print_manifest_parity(parity: Mapping[str, Any], console: Console) -> None:
     ]
     gates = parity.get("gates")
     console.print(_end_to_end_table(f"parity: {'passed' if parity.get('passed') else 'FAILED'}", rows))
-    console.print(_gates_line(gates if isinstance(gates, Mapping) else {}))
+    scores = [f.get("scores") for f in languages.values() if isinstance(f, Mapping)]
+    scored = next((_scored_kind(x.get("spearman")) for x in scores if isinstance(x, Mapping)), None)
+    console.print(_gates_line(gates if isinstance(gates, Mapping) else {}, scored))
     retrieval = parity.get("retrieval")
     if isinstance(retrieval, Mapping) and retrieval:
         console.print(_retrieval_table(retrieval))
@@ -235,15 +238,26 @@ def _print_manifest_parity(parity: Mapping[str, Any], console: Console) -> None:
     console.print("the full report: parity.json, or langtrim inspect --json")
 
 
-def _gates_line(gates: Mapping[str, Any]) -> str:
+def _gates_line(gates: Mapping[str, Any], scored: str | None = None) -> str:
+    """The gates that apply: `scored` is "pairs" or "tokens" for those classifiers (their own gates, and no
+    retrieval), None for the others."""
     bounds = (
-        ("min_mean_cosine", "cosine mean >= {}"),
-        ("min_p1_cosine", "p1 >= {}"),
-        ("max_unk_rate", "unknown <= {}"),
-        ("max_retrieval_drop", "F1 drop <= {} points"),
+        ("min_mean_cosine", "cosine mean >= {}", None),
+        ("min_p1_cosine", "p1 >= {}", None),
+        ("max_unk_rate", "unknown <= {}", None),
+        ("max_retrieval_drop", "F1 drop <= {} points", "retrieval"),
+        ("min_rank_correlation", "rank corr. >= {}", "pairs"),
+        ("min_top1_agreement", "same top-1 >= {}", "pairs"),
+        ("min_span_agreement", "same entities >= {}", "tokens"),
     )
-    found = [text.format(gates[key]) for key, text in bounds if key in gates]
+    applies = {None, scored or "retrieval"}
+    found = [text.format(gates[key]) for key, text, kind in bounds if key in gates and kind in applies]
     return "gates: " + (", ".join(found) or "not recorded")
+
+
+def _scored_kind(spearman: object) -> str:
+    """A score-parity entry is a pair classifier's when it has a rank correlation, else a token classifier's."""
+    return "pairs" if spearman is not None else "tokens"
 
 
 def _end_to_end_table(
@@ -314,7 +328,8 @@ def print_parity_report(report: "ParityReport", console: Console) -> None:
         for p in report.languages
     ]
     console.print(_end_to_end_table("end to end: bundle vs original", rows))
-    console.print(_gates_line(asdict(report.gates)) + "; --json has every figure")
+    scored = next((_scored_kind(p.scores.spearman) for p in report.languages if p.scores is not None), None)
+    console.print(_gates_line(asdict(report.gates), scored) + "; --json has every figure")
     if report.retrieval:
         from langtrim.packager.pack.bitext import summary
 
@@ -383,14 +398,19 @@ def print_parity_report(report: "ParityReport", console: Console) -> None:
 def _print_scores(report: "ParityReport", console: Console) -> None:
     """Pair and token classifiers' own figures (packager/pack/score_parity.py)."""
     pairs = any(p.scores is not None and p.scores.spearman is not None for p in report.languages)
-    extra = ("spearman", "top-1") if pairs else ("same spans",)
+    found = any(p.scores is not None and p.scores.relevant_top1_bundle is not None for p in report.languages)
+    extra = ("spearman", "top-1", *(("found",) if found else ())) if pairs else ("same spans",)
     table = _table("scores: bundle vs original", "language", "items", "logit diff", "identical", *extra)
     for p in report.languages:
         if p.scores is None:
             continue
         s = p.scores
         same = f"{s.max_logit_diff_identical:.1e}" if s.max_logit_diff_identical is not None else _DASH
-        figures = (f"{s.spearman:.4f}", _share(s.top1_agreement)) if pairs else (_share(s.span_agreement),)
+        figures: tuple[str, ...] = (
+            (f"{s.spearman:.4f}", _share(s.top1_agreement), *((_found(s),) if found else ()))
+            if pairs
+            else (_share(s.span_agreement),)
+        )
         table.add_row(p.language, f"{s.items:,}", f"{s.max_logit_diff:.1e}", same, *figures)
     console.print(table)
     _key_list(
@@ -402,12 +422,23 @@ def _print_scores(report: "ParityReport", console: Console) -> None:
                 (
                     ("spearman", "mean rank correlation of each query's passages"),
                     ("top-1", "same best passage"),
+                    *(
+                        (("found", "queries whose translation ranks first: original -> bundle"),)
+                        if found
+                        else ()
+                    ),
                 )
                 if pairs
                 else (("same spans", "share of texts with the original's entities (label, start, end)"),)
             ),
         ],
     )
+
+
+def _found(scores: "ScoreParity") -> str:
+    if scores.relevant_top1_original is None or scores.relevant_top1_bundle is None:
+        return _DASH
+    return f"{scores.relevant_top1_original:.0%}->{scores.relevant_top1_bundle:.0%}"
 
 
 # --- langtrim count ------------------------------------------------------------------------------------------

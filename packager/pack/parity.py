@@ -11,7 +11,7 @@ be recomputed for any bundle from its source model alone.
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,17 @@ from langtrim.packager.counting.inputs import iter_lines
 from langtrim.packager.errors import ParityError, SelectionError
 from langtrim.packager.models.tokenizer import unpadded
 from langtrim.packager.pack import bitext
-from langtrim.packager.pack.score_parity import Measured, ScoreParity, measure_pairs, measure_tokens
-from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_sentences
+from langtrim.packager.pack.score_parity import (
+    PASSAGES_PER_QUERY,
+    Measured,
+    QuerySet,
+    ScoreParity,
+    measure_pairs,
+    measure_tokens,
+    translation_sets,
+    within_language_sets,
+)
+from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_pairs, shipped_sentences
 from langtrim.packager.trim.coverage import Coverage, measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap
 from langtrim.runtime.bundle import FEATURE_EXTRACTION, TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
@@ -41,6 +50,12 @@ class Gates:
     min_p1_cosine: float = 0.95  # the 1st percentile: the worst sentences but one in a hundred
     max_unk_rate: float = 0.01
     max_retrieval_drop: float = 1.0  # bitext-mining F1 points, original minus bundle (bitext.py)
+    # Pair and token classifiers (score_parity.py). An int8 reranker's logits move by a few hundredths, far
+    # less than a relevant passage's lead, but distractors scored alike may swap: the rank correlation of
+    # five passages is 0.9 after one swap of neighbours, hence a lower bound for it than for the best passage.
+    min_rank_correlation: float = 0.8  # mean Spearman of each query's passages
+    min_top1_agreement: float = 0.9  # share of queries with the original's best passage
+    min_span_agreement: float = 0.9  # share of texts with exactly the original's entities
 
     def check(self) -> "Gates":
         for name, value in asdict(self).items():
@@ -212,6 +227,33 @@ def load_eval_texts(
                 f"Tatoeba sentences shipped with langtrim, {TATOEBA_CREDIT} ({len(sentences)})",
                 sentences,
             )
+        elif pairs := shipped_pairs(language):
+            found[language] = (
+                f"the {language} side of the Tatoeba pairs shipped with langtrim, {TATOEBA_CREDIT} "
+                f"({len(pairs[0])})",
+                pairs[0],
+            )
+    return found
+
+
+def pair_sets(
+    texts_by_language: Mapping[str, tuple[str, list[str]]],
+    pairs: Sequence[bitext.BitextPairs],
+    user_texts: Collection[str],
+) -> dict[str, tuple[str, list[QuerySet]]]:
+    """Per language, a pair classifier's query/passage sets and where they come from: the language's
+    translation pairs when the bundle covers both sides (score_parity.py), unless the user gave its
+    sentences with --eval-text; else its sentences against each other."""
+    translated = {row.language: row for row in pairs if row.gated}
+    found = {}
+    for language in dict.fromkeys([*texts_by_language, *translated]):
+        row = translated.get(language) if language not in user_texts else None
+        if row is not None:
+            where = f"{row.text_source}: each sentence against its translation and {PASSAGES_PER_QUERY - 1} others"
+            found[language] = (where, translation_sets(row.sentences, row.targets))
+        else:
+            where, sentences = texts_by_language[language]
+            found[language] = (where, within_language_sets(sentences))
     return found
 
 
@@ -248,14 +290,19 @@ def measure_parity(
     texts_by_language = load_eval_texts(list(manifest.languages), dict(eval_texts or {}))
     pooling, max_length = manifest.pooling, manifest.max_length
     classifier = manifest.task == TEXT_CLASSIFICATION
-    scored = measure_tokens if manifest.task == TOKEN_CLASSIFICATION else measure_pairs
     models = (original, trimmed, original_tokenizer, trimmed_tokenizer, encoder, id_map)
 
     seen: tuple[dict, dict] = ({}, {})  # prompted text -> its vector (original, bundle), for bitext mining
     results = []
+    if manifest.pair_truncation is not None:
+        for language, (text_source, sets) in pair_sets(texts_by_language, pairs, eval_texts or {}).items():
+            results.append(_scored(language, text_source, measure_pairs(language, sets, *models), gates))
+        texts_by_language = {}
     for language, (text_source, sentences) in texts_by_language.items():
-        if manifest.task == TOKEN_CLASSIFICATION or manifest.pair_truncation is not None:
-            results.append(_scored(language, text_source, scored(language, sentences, *models), gates))
+        if manifest.task == TOKEN_CLASSIFICATION:
+            results.append(
+                _scored(language, text_source, measure_tokens(language, sentences, *models), gates)
+            )
             continue
         texts = [prompt + sentence for sentence in sentences]
         coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
@@ -322,7 +369,9 @@ def measure_parity(
         source_model=source_model,
         gates=gates,
         languages=results,
-        not_measured=[language for language in manifest.languages if language not in texts_by_language],
+        not_measured=[
+            language for language in manifest.languages if language not in {p.language for p in results}
+        ],
         prompt=prompt,
         retrieval=retrieval,
     )
@@ -332,7 +381,7 @@ def _scored(language: str, text_source: str, measured: Measured, gates: Gates) -
     """A pair or token classifier's entry: cosines of the probability vectors of its items (pairs, tokens),
     gated as every classifier's, with the task's own figures in `scores`."""
     end_to_end = CosineStats.of(measured.bundle, measured.original)
-    failures = _failures(end_to_end, measured.coverage, gates)
+    failures = _failures(end_to_end, measured.coverage, gates) + _score_failures(measured.scores, gates)
     return LanguageParity(
         language=language,
         text_source=text_source,
@@ -357,3 +406,16 @@ def _failures(end_to_end: CosineStats, coverage: Coverage, gates: Gates) -> list
     if coverage.unk_rate > gates.max_unk_rate:
         failures.append(f"unknown-token rate {coverage.unk_rate:.4f} > {gates.max_unk_rate}")
     return failures
+
+
+def _score_failures(scores: ScoreParity, gates: Gates) -> list[str]:
+    bounds = (
+        ("rank correlation", scores.spearman, gates.min_rank_correlation),
+        ("top-1 agreement", scores.top1_agreement, gates.min_top1_agreement),
+        ("same-entities share", scores.span_agreement, gates.min_span_agreement),
+    )
+    return [
+        f"{name} {value:.4f} < {bound}"
+        for name, value, bound in bounds
+        if value is not None and value < bound
+    ]

@@ -8,10 +8,14 @@
 - tokens: the largest |logit difference| per token, and the share of texts whose entities (label, start,
   end, as the transformers pipeline's aggregation_strategy="simple" groups them) are the original's.
 
-Query/passage sets are built from each language's own sentences: query i against the next
-`PASSAGES_PER_QUERY` sentences. Parity compares the bundle with the original, so it needs no relevance
-judgement, and both texts stay in the bundle's language (a translation into English would put English
-pieces, which a bundle without English drops, into every language's figures).
+Query/passage sets, per language (`QuerySet`):
+- from translation pairs whose both sides the bundle covers (the shipped Tatoeba pairs with English when the
+  bundle keeps English, or the user's `--eval-pairs`): a sentence against its translation and the next
+  `PASSAGES_PER_QUERY - 1` sentences' translations, the real retrieval case of a multilingual reranker, with
+  one relevant passage, so the report can also say how often each model ranks the translation first;
+- else from the language's own sentences: query i against the next `PASSAGES_PER_QUERY` sentences. Parity
+  compares the bundle with the original, so it needs no relevance judgement there, and a bundle without
+  English gets no English pieces (which it drops) into its figures.
 """
 
 from collections.abc import Sequence
@@ -41,6 +45,16 @@ class ScoreParity:
     top1_agreement: float | None = None  # pairs: share of queries with the same best passage
     queries: int | None = None
     span_agreement: float | None = None  # tokens: share of texts with exactly the original's entities
+    # pairs from translations: share of queries whose translation ranks first, by the original and the bundle
+    relevant_top1_original: float | None = None
+    relevant_top1_bundle: float | None = None
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    query: str
+    passages: list[str]
+    relevant: int | None = None  # the position of the query's translation among the passages, if one is
 
 
 @dataclass(frozen=True)
@@ -55,14 +69,28 @@ class Measured:
     scores: ScoreParity
 
 
-def query_passages(sentences: Sequence[str]) -> list[tuple[str, list[str]]]:
+def within_language_sets(sentences: Sequence[str]) -> list[QuerySet]:
     """Query i with the next PASSAGES_PER_QUERY sentences (wrapping around), for up to MAX_QUERIES queries."""
     n = len(sentences)
     count = min(MAX_QUERIES, n) if n > PASSAGES_PER_QUERY else 0
     return [
-        (sentences[i], [sentences[(i + k) % n] for k in range(1, PASSAGES_PER_QUERY + 1)])
+        QuerySet(sentences[i], [sentences[(i + k) % n] for k in range(1, PASSAGES_PER_QUERY + 1)])
         for i in range(count)
     ]
+
+
+def translation_sets(queries: Sequence[str], translations: Sequence[str]) -> list[QuerySet]:
+    """Query i against its translation and the next PASSAGES_PER_QUERY - 1 translations (wrapping around),
+    for up to MAX_QUERIES queries; the translation sits at position i mod PASSAGES_PER_QUERY, so no position
+    is favoured by a model whose scores lean on it."""
+    n = len(queries)
+    count = min(MAX_QUERIES, n) if n >= PASSAGES_PER_QUERY else 0
+    sets = []
+    for i in range(count):
+        others = [translations[(i + k) % n] for k in range(1, PASSAGES_PER_QUERY)]
+        at = i % PASSAGES_PER_QUERY
+        sets.append(QuerySet(queries[i], [*others[:at], translations[i], *others[at:]], relevant=at))
+    return sets
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -123,7 +151,7 @@ def _max_diff(
 
 def measure_pairs(
     language: str,
-    sentences: Sequence[str],
+    sets: Sequence[QuerySet],
     original_model: Any,
     trimmed_model: Any,
     original_tokenizer: Tokenizer,
@@ -131,10 +159,9 @@ def measure_pairs(
     encoder: Encoder,
     id_map: IdMap,
 ) -> Measured:
-    """A pair bundle on query/passage pairs of one language, each tokenizer cutting pairs as the bundle does."""
+    """A pair bundle on one language's query/passage sets, each tokenizer cutting pairs as the bundle does."""
     manifest = encoder.manifest
-    sets = query_passages(sentences)
-    pairs = [(query, passage) for query, passages in sets for passage in passages]
+    pairs = [(s.query, passage) for s in sets for passage in s.passages]
     texts = sorted({text for pair in pairs for text in pair})
     coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
     encoded = []
@@ -157,6 +184,7 @@ def measure_pairs(
             np.mean([bundle[s, first].argmax() == original[s, first].argmax() for s in by_query])
         ),
         queries=len(sets),
+        **(_relevant_top1(sets, original[:, 0], bundle[:, 0]) if original.shape[1] == 1 else {}),
     )
     return Measured(
         coverage=coverage,
@@ -213,6 +241,19 @@ def measure_tokens(
         trim_max_abs_diff=_max_diff(original, trimmed, identical),
         scores=scores,
     )
+
+
+def _relevant_top1(sets: Sequence[QuerySet], original: np.ndarray, bundle: np.ndarray) -> dict[str, float]:
+    """A reranker's share of queries whose translation each model scores highest, when every set has one
+    (an NLI classifier's labels say entailment, not relevance: it gets none)."""
+    if not sets or any(s.relevant is None for s in sets):
+        return {}
+    relevant = np.array([s.relevant for s in sets])
+    found = {
+        name: float(np.mean(scores.reshape(len(sets), PASSAGES_PER_QUERY).argmax(1) == relevant))
+        for name, scores in (("original", original), ("bundle", bundle))
+    }
+    return {"relevant_top1_original": found["original"], "relevant_top1_bundle": found["bundle"]}
 
 
 def _pad_id(model: Any) -> int:

@@ -138,10 +138,10 @@ def copy_bundle(bundle: TinyBundle, tmp_path: Path) -> Path:
     return copy
 
 
-def pack_french(model_dir: Path, out: Path, sentences, variant=None) -> Path:
-    """`model_dir` cut to French (400 Tatoeba sentences, every token they use) and packed into `out` (fp32
-    unless `variant` says otherwise), unless `out` already holds a bundle; parity gates open: random weights,
-    parity is not what these bundles are for."""
+def pack_small(model_dir: Path, out: Path, sentences, variant=None, languages: str = "fr") -> Path:
+    """`model_dir` cut to `languages` (400 Tatoeba sentences each, every token they use) and packed into
+    `out` (fp32 unless `variant` says otherwise), unless `out` already holds a bundle; parity gates open:
+    random weights, parity is not what these bundles are for."""
     from langtrim.packager.counting.inputs import CorpusSpec
     from langtrim.packager.models.sources import ModelSource
     from langtrim.packager.pack.job import run_pack
@@ -154,15 +154,18 @@ def pack_french(model_dir: Path, out: Path, sentences, variant=None) -> Path:
     if (out / MANIFEST_FILE).is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    corpus = out.parent / f"{out.name}-fr.txt"
-    corpus.write_text("\n".join(sentences("fr")[:400]), encoding="utf-8")
+    corpora = []
+    for language in languages.split(","):
+        corpus = out.parent / f"{out.name}-{language}.txt"
+        corpus.write_text("\n".join(sentences(language)[:400]), encoding="utf-8")
+        corpora.append(CorpusSpec(language, (str(corpus),)))
     run_pack(
         ModelSource(model_dir, model_dir.name, "test model", is_default=False),
-        parse_languages("fr"),
+        parse_languages(languages),
         out=out,
-        corpora=[CorpusSpec("fr", (str(corpus),))],
+        corpora=corpora,
         settings=SelectionSettings(threshold=0.0),
         variant=variant or VariantSettings("none", "fp32", "none"),
-        gates=Gates(0.0, 0.0, 1.0),
+        gates=Gates(0.0, 0.0, 1.0, 100.0, 0.0, 0.0, 0.0),
     )
     return out

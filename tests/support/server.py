@@ -22,7 +22,7 @@ from starlette.testclient import TestClient
 
 from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.runtime.server.limits import ServerLimits, speaks_openai
-from tests.support.bundles import pack_french
+from tests.support.bundles import pack_small
 
 SERVER_MODULE = [sys.executable, "-m", "langtrim.runtime.server"]
 
@@ -37,7 +37,7 @@ def packed_bundle(
     """The bundle of conftest's tiny model `kind` ("xlmr", "xlmr-classifier"), packed once per session (fp32
     unless `variant` says otherwise)."""
     out = tmp_path_factory.getbasetemp() / "server-bundles" / f"{kind}-{variant.name.replace('/', '-')}"
-    return pack_french(tiny_models[kind], out, sentences, variant)
+    return pack_small(tiny_models[kind], out, sentences, variant)
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import E5_TOKENIZER, _save_tiny
-from tests.support.bundles import pack_french
+from tests.support.bundles import pack_small
 
 NER_LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
 NLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -70,6 +70,7 @@ def build_task_model(name: str, root: Path, mbert_tokenizer_dir: Path) -> Path:
     return out
 
 
-def pack_task_bundle(model_dir: Path, sentences, tmp_path_factory) -> Path:
-    """`model_dir` cut to French and packed in fp32, once per session; the report is what the tests read."""
-    return pack_french(model_dir, tmp_path_factory.getbasetemp() / "task-bundles" / model_dir.name, sentences)
+def pack_task_bundle(model_dir: Path, sentences, tmp_path_factory, languages: str = "fr") -> Path:
+    """`model_dir` cut to `languages` and packed in fp32, once per session; the report is what the tests read."""
+    out = tmp_path_factory.getbasetemp() / "task-bundles" / f"{model_dir.name}-{languages.replace(',', '-')}"
+    return pack_small(model_dir, out, sentences, languages=languages)

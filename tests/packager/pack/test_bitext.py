@@ -115,3 +115,13 @@ def test_eval_pairs_that_do_not_exist_are_named(tmp_path: Path) -> None:
         SelectionError, match=r"--eval-pairs fr=.*: .*missing.txt is not a file: give two text"
     ):
         load_pairs(["fr"], parse_eval_pairs([f"fr={tmp_path / 'missing.txt'},{tmp_path / 'en.txt'}"]), [])
+
+
+def test_a_language_with_pairs_but_no_sentences_is_measured_on_its_side_of_the_pairs() -> None:
+    from langtrim.packager.pack.parity import load_eval_texts
+
+    assert shipped_sentences("it") is None
+    found = load_eval_texts(["fr", "it", "xx"], {})
+    assert set(found) == {"fr", "it"}  # xx: nothing shipped, "not measured"
+    source, sentences = found["it"]
+    assert sentences == shipped_pairs("it")[0] and "it side of the Tatoeba pairs" in source  # type: ignore[index]

@@ -11,9 +11,11 @@ from tokenizers import Tokenizer
 
 from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.pack.heads import head_task, pair_truncation_of
+from langtrim.packager.pack.score_parity import MAX_QUERIES, PASSAGES_PER_QUERY, translation_sets
 from langtrim.runtime import Encoder
 from langtrim.runtime.bundle import PARITY_FILE, read_manifest
 from langtrim.runtime.errors import BundleError
+from tests.support.cli import run_cli
 from tests.support.task_models import pack_task_bundle
 
 EXACT = 1e-5  # fp32: the trim changes nothing, the export only float rounding
@@ -47,7 +49,7 @@ def test_rerankers_keep_the_query_whole_and_nli_cuts_the_longest() -> None:
     assert pair_truncation_of(sentiment, "text-classification", pairs=True) == "longest_first"
 
 
-@pytest.mark.parametrize("name", ["xlmr-reranker", "mbert-nli"])
+@pytest.mark.parametrize("name", ["xlmr-reranker", "mbert-nli", "distilmbert-nli"])
 def test_pair_classifiers_score_pairs_as_the_untrimmed_model(
     name, task_model, sentences, tmp_path_factory
 ) -> None:
@@ -81,6 +83,49 @@ def test_pair_classifiers_score_pairs_as_the_untrimmed_model(
     assert report["trim_max_abs_diff"] <= EXACT
     assert report["scores"]["max_logit_diff_identical"] <= EXACT
     assert report["scores"]["queries"] > 0 and 0.9 <= report["scores"]["top1_agreement"] <= 1.0
+
+
+def test_translation_sets_hide_each_translation_among_others() -> None:
+    queries, translations = [f"q{i}" for i in range(12)], [f"t{i}" for i in range(12)]
+    sets = translation_sets(queries, translations)
+    assert [s.query for s in sets] == queries
+    for i, found in enumerate(sets):
+        assert found.relevant is not None and found.passages[found.relevant] == f"t{i}"
+        assert len(set(found.passages)) == PASSAGES_PER_QUERY and all(p[0] == "t" for p in found.passages)
+    assert {s.relevant for s in sets} == set(range(PASSAGES_PER_QUERY))  # no position favoured
+    assert translation_sets(queries[:4], translations[:4]) == []  # too few for one set
+
+
+def test_a_reranker_that_keeps_english_is_measured_on_translations(
+    task_model, sentences, tmp_path_factory, monkeypatch, capsys
+) -> None:
+    original_dir = task_model("xlmr-reranker")
+    bundle = pack_task_bundle(original_dir, sentences, tmp_path_factory, languages="en,fr")
+    rows = {row["language"]: row for row in json.loads((bundle / PARITY_FILE).read_text())["languages"]}
+    assert set(rows) == {"en", "fr"}
+    for row in rows.values():
+        assert "each sentence against its translation and 4 others" in row["text_source"]
+        scores = row["scores"]
+        assert scores["queries"] == MAX_QUERIES and scores["items"] == MAX_QUERIES * PASSAGES_PER_QUERY
+        assert scores["max_logit_diff_identical"] <= EXACT
+        # fp32: both models find the translation first for the same queries, ties aside
+        assert abs(scores["relevant_top1_original"] - scores["relevant_top1_bundle"]) <= 0.02
+    code, shown, _ = run_cli(["parity", str(bundle), "--against", str(original_dir)], monkeypatch, capsys)
+    assert code == 0 and "found" in shown and "rank corr. >= 0.8" in shown and "F1 drop" not in shown
+
+
+def test_a_score_gate_fails_parity_on_text_the_bundle_drops(
+    task_model, sentences, tmp_path_factory, tmp_path, monkeypatch, capsys
+) -> None:
+    original_dir = task_model("xlmr-reranker")
+    bundle = pack_task_bundle(original_dir, sentences, tmp_path_factory)  # French only
+    chinese = tmp_path / "zh.txt"
+    chinese.write_text("\n".join(sentences("zh")[:120]), encoding="utf-8")
+    args = ["parity", str(bundle), "--against", str(original_dir), "--eval-text", f"fr={chinese}"]
+    open_gates = ["--min-cosine", "0", "--min-p1-cosine", "0", "--max-unk-rate", "1"]
+    code, _, stderr = run_cli([*args, *open_gates, "--min-rank-correlation", "0.999"], monkeypatch, capsys)
+    assert code == 1
+    assert "parity gate missed (fr: rank correlation" in " ".join(stderr.split())
 
 
 @pytest.mark.parametrize("name", ["mbert-ner", "distilmbert-ner", "xlmr-ner"])
@@ -128,8 +173,6 @@ def test_entity_offsets_refer_to_the_callers_text_when_truncated(
 def test_pack_refuses_a_question_answering_model_in_one_line(
     task_model, tmp_path, monkeypatch, capsys
 ) -> None:
-    from tests.support.cli import run_cli
-
     args = ["pack", str(task_model("xlmr-qa")), "--languages", "fr", "--out", str(tmp_path / "out")]
     code, _, stderr = run_cli(args, monkeypatch, capsys)
     assert code == 1 and stderr.count("\n") == 1

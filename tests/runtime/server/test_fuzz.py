@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import SERVER_MODULE, free_port, packed_bundle, running_server
+from tests.support.task_models import pack_task_bundle
 
 SCHEMATHESIS_CONFIG = """
 [checks.negative_data_rejection]
@@ -31,15 +32,30 @@ checks.positive_data_acceptance.expected-statuses = ["200", "400", "413"]
 SMALL_LIMITS = ["--max-texts", "16", "--max-text-chars", "2000", "--max-body-bytes", "65536"]
 
 
+# kind -> the operations of its OpenAPI document. POST: the task's routes, /tokenize, /decode, / and
+# /invocations; GET: /health, /, /ping, /info, /metrics (and /v1/models for embeddings).
+OPERATIONS = {"xlmr": 15, "xlmr-classifier": 10, "xlmr-reranker": 11, "xlmr-ner": 10}
+
+
 @pytest.mark.parametrize(
     ("kind", "api_key"),
-    [("xlmr", None), ("xlmr-classifier", None), ("xlmr", "fuzz-key")],
-    ids=["embed", "classify", "api-key"],
+    [
+        ("xlmr", None),
+        ("xlmr-classifier", None),
+        ("xlmr", "fuzz-key"),
+        ("xlmr-reranker", None),
+        ("xlmr-ner", None),
+    ],
+    ids=["embed", "classify", "api-key", "rerank", "entities"],
 )
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
-    kind, api_key, tiny_models, sentences, tmp_path_factory, tmp_path: Path
+    kind, api_key, tiny_models, task_model, sentences, tmp_path_factory, tmp_path: Path
 ) -> None:
-    bundle = packed_bundle(kind, tiny_models, sentences, tmp_path_factory)
+    bundle = (
+        packed_bundle(kind, tiny_models, sentences, tmp_path_factory)
+        if kind in tiny_models
+        else pack_task_bundle(task_model(kind), sentences, tmp_path_factory)
+    )
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
     port = free_port()
@@ -63,7 +79,4 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
         )
     summary = fuzz.stdout[fuzz.stdout.find("SUMMARY") :]
     assert fuzz.returncode == 0, fuzz.stdout[-6000:] + fuzz.stderr[-2000:]
-    # POST: the task's routes, /tokenize, /decode, / and /invocations; GET: /health, /, /ping, /info, /metrics
-    # (and /v1/models for embeddings)
-    operations = 15 if kind != "xlmr-classifier" else 10
-    assert f"Tested: {operations}" in summary, summary
+    assert f"Tested: {OPERATIONS[kind]}" in summary, summary
