@@ -77,7 +77,7 @@ Verify = Literal["full", "size", "none"]
 TASKS: tuple[str, ...] = get_args(Task)
 POOLINGS: tuple[str, ...] = get_args(Pooling)
 _VERIFY_MODES: tuple[str, ...] = get_args(Verify)
-_HASH_CHUNK = 1 << 20
+_HASH_CHUNK = 1 << 18
 DIGEST_PREFIX = "sha256:"
 _REPACK = "re-run langtrim pack"
 
@@ -271,7 +271,8 @@ def read_manifest(
       tampering. Hashing costs 20-30 ms per 30 MB from the page cache (measured with `file_sha256` on a
       30 MB file, median of 7: 20 ms idle, 29 ms under load; 2-core AMD EPYC VM with SHA extensions,
       Python 3.11), more from a cold disk. Creating the onnxruntime session of a 28 MB int8 model took
-      80-290 ms on the same machine, so "full" is the default.
+      80-290 ms on the same machine, so "full" is the default; the Encoder hashes while it loads
+      (`DigestCheck`).
     - "size": each exists and has the listed size; catches truncated and missing files, not a changed
       byte (an `Encoder` loaded so logs a warning saying it). The fast path for a process that loads a
       bundle it verified before (e.g. many workers).
@@ -642,11 +643,51 @@ def _verify_files(root: Path, label: str, manifest: Manifest, *, full: bool) -> 
                 f"bundle {label!r}: {name} has {size} bytes but the manifest says {entry.size}: the file is "
                 f"truncated, corrupt or was replaced; {_REPACK}"
             )
-        if full and (digest := file_sha256(path)) != entry.sha256:
+    if full:
+        _verify_digests(root, label, manifest)
+
+
+def _verify_digests(root: Path, label: str, manifest: Manifest) -> None:
+    for name, entry in manifest.files.items():
+        if (digest := file_sha256(root / name)) != entry.sha256:
             raise BundleError(
                 f"bundle {label!r}: {name} has sha256 {digest[:12]}… but the manifest says {entry.sha256[:12]}…: "
                 f"the file is corrupt or was changed after packing; {_REPACK}"
             )
+
+
+class DigestCheck:
+    """The sha256 checks of verify="full" on a thread of their own, started once the cheap checks passed
+    (`read_manifest(verify="size")`), while the caller loads the files; `wait` raises what they found.
+
+    hashlib and onnxruntime's session creation both release the GIL, so on two cores or more a load costs
+    the longer of the two instead of their sum (measured in docs/results.md). Nothing may be served before
+    `wait` returns.
+    """
+
+    def __init__(self, root: Path, label: str, manifest: Manifest) -> None:
+        import threading  # here: only a full load needs it
+
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(root, label, manifest), name="langtrim-digests", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, root: Path, label: str, manifest: Manifest) -> None:
+        try:
+            _verify_digests(root, label, manifest)
+        except OSError as error:  # removed or unreadable since its size was checked
+            self._error = BundleError(
+                f"bundle {label!r}: cannot read a file to check it ({error}); {_REPACK}"
+            )
+        except BaseException as error:  # re-raised by wait(), in the caller's thread
+            self._error = error
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -24,6 +24,7 @@ from langtrim.runtime.bundle import (
     TEXT_CLASSIFICATION,
     TOKEN_CLASSIFICATION,
     TOKENIZER_FILE,
+    DigestCheck,
     Manifest,
     PairTruncation,
     Verify,
@@ -137,21 +138,29 @@ class Encoder:
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise InputError(f"threads must be a positive integer or None, got {threads!r}")
         self.directory = Path(bundle)
-        self.manifest: Manifest = read_manifest(
-            self.directory, verify=verify, expected_digest=expected_digest
-        )
         self._label = str(bundle)
+        # "full": the sizes now, the digests on a thread while the files load (DigestCheck).
+        self.manifest: Manifest = read_manifest(
+            self.directory, verify="size" if verify == "full" else verify, expected_digest=expected_digest
+        )
+        digests = DigestCheck(self.directory, self._label, self.manifest) if verify == "full" else None
         if verify == "size":  # the packager's own reads of a bundle it just wrote stay quiet
             logger.warning(
                 "bundle %r loaded with verify='size': a changed byte in a file of the right size goes unnoticed",
                 self._label,
             )
-        # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
-        self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
-        processor = self._tokenizer.post_processor
-        self._special_per_text = processor.num_special_tokens_to_add(False) if processor is not None else 0
-        self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
-        self._input_types = _check_graph(self._session, self.manifest, self._label)
+        try:
+            # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
+            self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
+            processor = self._tokenizer.post_processor
+            self._special_per_text = (
+                processor.num_special_tokens_to_add(False) if processor is not None else 0
+            )
+            self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
+            self._input_types = _check_graph(self._session, self.manifest, self._label)
+        finally:
+            if digests is not None:
+                digests.wait()  # a changed file's error wins over what loading it made of it
         # id_map.json is read on the first embed_ids() call, the only one that needs it: parsing and checking
         # it would cost every load time and memory that grow with the vocabulary.
         self._id_lookup: np.ndarray | None = None

@@ -305,6 +305,21 @@ def test_encoder_refuses_a_tampered_bundle(bert: TinyBundle, tmp_path: Path) -> 
         Encoder(bundle)
 
 
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json"])
+def test_a_changed_file_is_named_as_changed_even_when_loading_it_fails_first(
+    name, bert: TinyBundle, tmp_path: Path
+) -> None:
+    """The digests are checked on a thread while the files load; a file garbled to its old size breaks
+    loading before its digest is done, and the error must still say it was changed, not how it broke."""
+    bundle = copy_bundle(bert, tmp_path)
+    size = (bundle / name).stat().st_size
+    (bundle / name).write_bytes(b"\xff" * size)
+    with pytest.raises(BundleError, match=rf"{name.replace('.', '[.]')} has sha256 .* changed after packing"):
+        Encoder(bundle)
+    with pytest.raises(BundleError, match="cannot load|tokenizer"):  # without the check, loading's own error
+        Encoder(bundle, verify="size")
+
+
 def test_encoder_refuses_a_tokenizer_of_another_size_than_the_manifest(
     bert: TinyBundle, tmp_path: Path
 ) -> None:
