@@ -240,14 +240,16 @@ def pair_sets(
     texts_by_language: Mapping[str, tuple[str, list[str]]],
     pairs: Sequence[bitext.BitextPairs],
     user_texts: Collection[str],
+    user_pairs: Collection[str],
 ) -> dict[str, tuple[str, list[QuerySet]]]:
-    """Per language, a pair classifier's query/passage sets and where they come from: the language's
-    translation pairs when the bundle covers both sides (score_parity.py), unless the user gave its
-    sentences with --eval-text; else its sentences against each other."""
+    """Per language, a pair classifier's query/passage sets and where they come from, the user's first:
+    --eval-pairs, then --eval-text (its sentences against each other), then the shipped translation pairs
+    when the bundle covers both sides (score_parity.py), then the shipped sentences against each other."""
     translated = {row.language: row for row in pairs if row.gated}
     found = {}
     for language in dict.fromkeys([*texts_by_language, *translated]):
-        row = translated.get(language) if language not in user_texts else None
+        use_pairs = language in user_pairs or language not in user_texts
+        row = translated.get(language) if use_pairs else None
         if row is not None:
             where = f"{row.text_source}: each sentence against its translation and {PASSAGES_PER_QUERY - 1} others"
             found[language] = (where, translation_sets(row.sentences, row.targets))
@@ -294,11 +296,12 @@ def measure_parity(
 
     seen: tuple[dict, dict] = ({}, {})  # prompted text -> its vector (original, bundle), for bitext mining
     results = []
-    if manifest.pair_truncation is not None:
-        for language, (text_source, sets) in pair_sets(texts_by_language, pairs, eval_texts or {}).items():
+    pair_task = manifest.pair_truncation is not None
+    if pair_task:
+        sets_by_language = pair_sets(texts_by_language, pairs, eval_texts or {}, eval_pairs or {})
+        for language, (text_source, sets) in sets_by_language.items():
             results.append(_scored(language, text_source, measure_pairs(language, sets, *models), gates))
-        texts_by_language = {}
-    for language, (text_source, sentences) in texts_by_language.items():
+    for language, (text_source, sentences) in ({} if pair_task else texts_by_language).items():
         if manifest.task == TOKEN_CLASSIFICATION:
             results.append(
                 _scored(language, text_source, measure_tokens(language, sentences, *models), gates)

@@ -96,6 +96,25 @@ def test_translation_sets_hide_each_translation_among_others() -> None:
     assert translation_sets(queries[:4], translations[:4]) == []  # too few for one set
 
 
+def test_pair_sets_take_the_users_text_first_then_translations_then_sentences() -> None:
+    from langtrim.packager.pack.bitext import BitextPairs
+    from langtrim.packager.pack.parity import pair_sets
+
+    words = [f"w{i}" for i in range(10)]
+    texts = {language: (f"{language} text", words) for language in ("de", "fr", "sv")}
+    pairs = [
+        BitextPairs(language, f"{language} pairs", words, [w.upper() for w in words], gated=gated)
+        for language, gated in (("de", True), ("fr", True), ("it", True), ("sv", False))
+    ]
+    found = pair_sets(texts, pairs, user_texts={"de", "fr"}, user_pairs={"fr"})
+    assert (
+        found["de"][0] == "de text" and found["de"][1][0].relevant is None
+    )  # --eval-text over shipped pairs
+    assert found["fr"][0].startswith("fr pairs") and found["fr"][1][0].relevant == 0  # --eval-pairs first
+    assert found["it"][0].startswith("it pairs")  # pairs but no sentences
+    assert found["sv"][0] == "sv text"  # pairs the bundle does not cover both sides of
+
+
 def test_a_reranker_that_keeps_english_is_measured_on_translations(
     task_model, sentences, tmp_path_factory, monkeypatch, capsys
 ) -> None:
