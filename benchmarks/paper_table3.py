@@ -22,7 +22,7 @@ model's own share: that minus the peak after the imports, which is what the pape
 twice the size for every row); loading time (model + tokenizer; median of --repeats loads, one per process);
 inference: batch-1 p50 over 100 sentences of LANG (14-18 tokens) per process, median over the processes.
 
-    python benchmarks/paper_table3.py                   # 35 min on 2 busy cores, and ~25 min to build once
+    python benchmarks/paper_table3.py                   # 18 min on 2 quiet cores, and ~25 min to build once
     python benchmarks/paper_table3.py --repeats 3       # a quicker look
 
 Models and bundles are built into --work (default /tmp/langtrim-paper) and reused. Writes
