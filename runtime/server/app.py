@@ -180,6 +180,8 @@ async def _info(request: Request) -> Response:
             bundle_langtrim_version=manifest.langtrim_version,
             limits=asdict(limits),
             batching=state.batcher.batching,
+            coverage=dict(manifest.coverage) if manifest.coverage is not None else None,
+            on_uncovered=state.on_uncovered,
         ),
     )
     return Response(info.model_dump_json(), media_type="application/json")

@@ -185,6 +185,10 @@ class BundleInfo(BaseModel):
     bundle_langtrim_version: str
     limits: dict[str, int | bool]
     batching: bool
+    # The serve-time coverage check (docs/coverage.md): the manifest's thresholds (null for a bundle packed
+    # before them: the unknown share alone is checked) and what the server does with uncovered text.
+    coverage: dict[str, Any] | None
+    on_uncovered: str
 
 
 class Info(BaseModel):

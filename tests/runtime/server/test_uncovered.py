@@ -74,3 +74,15 @@ def test_on_uncovered_is_an_option_and_a_variable() -> None:
     assert read_options(["b"], {}).on_uncovered == "allow"
     with pytest.raises(UsageError, match="LANGTRIM_ON_UNCOVERED='refuse' is not one of allow, reject"):
         read_options(["b"], {"LANGTRIM_ON_UNCOVERED": "refuse"})
+
+
+def test_info_shows_the_thresholds_and_the_policy(
+    client: TestClient, rejecting: TestClient, embedding_bundle: Path
+) -> None:
+    from langtrim.runtime.bundle import read_manifest
+
+    served = client.get("/info").json()["langtrim"]
+    assert served["on_uncovered"] == "allow"
+    assert rejecting.get("/info").json()["langtrim"]["on_uncovered"] == "reject"
+    thresholds = read_manifest(embedding_bundle, verify="none").coverage
+    assert thresholds is not None and served["coverage"] == thresholds
