@@ -35,7 +35,7 @@ GATES = Gates()
 PROBES = ",".join(DEFAULT_PROBES)
 MIN_SHARD_MB = 0.01  # smaller shards only multiply checkpoint files
 SELECTION = SelectionSettings()
-REPORT_WIDTH = 80  # report.py lays every table out to fit it
+REPORT_WIDTH = 80  # report/ lays every table out to fit it
 STDIN = "-"  # `langtrim embed BUNDLE -`: the texts are standard input's lines
 
 # Options whose value is one of a set are typed with the Literal of the module that defines the set, so
@@ -259,7 +259,7 @@ def trim(
       langtrim trim --languages en,fr,de --out en-fr-de
     """
     from langtrim.packager.models.sources import resolve_model
-    from langtrim.packager.report import print_trim_report
+    from langtrim.packager.report.trim import print_trim_report
     from langtrim.packager.trim.job import run_trim
 
     if out is None and not dry_run:
@@ -369,7 +369,7 @@ def pack(
     from langtrim.packager.pack.job import is_trimmed_directory, run_pack
     from langtrim.packager.pack.parity import Gates
     from langtrim.packager.pack.quantize import VariantSettings
-    from langtrim.packager.report import print_pack_report
+    from langtrim.packager.report.bundle import print_pack_report
 
     if out is None:
         raise UsageError("no output directory: pass --out DIR")
@@ -477,7 +477,7 @@ def count(
     """
     from langtrim.packager.counting.job import count_tokenizer, plan_jobs, run_count
     from langtrim.packager.counting.plan import CountSettings
-    from langtrim.packager.report import count_progress_bars, count_results_json, print_count_results
+    from langtrim.packager.report.count import count_progress_bars, count_results_json, print_count_results
 
     if out is None:
         raise UsageError("no output: pass --out FILE.npz (one language) or --out DIR (several)")
@@ -539,7 +539,7 @@ def parity(
     from langtrim.packager.models.sources import resolve_model
     from langtrim.packager.pack.bitext import parse_eval_pairs
     from langtrim.packager.pack.parity import GateFailure, Gates, measure_parity
-    from langtrim.packager.report import print_parity_report
+    from langtrim.packager.report.bundle import print_parity_report
     from langtrim.runtime.bundle import read_manifest
 
     manifest = read_manifest(bundle, verify="full")
@@ -633,7 +633,7 @@ def inspect(
     Pin the digest where you deploy (langtrim serve --bundle-digest, Encoder(..., expected_digest=...)): a
     bundle changed after packing then refuses to load.
     """
-    from langtrim.packager.report import print_manifest
+    from langtrim.packager.report.bundle import print_manifest
     from langtrim.runtime.bundle import PARITY_FILE, bundle_digest, manifest_to_json, read_manifest
 
     manifest = read_manifest(bundle, verify="full")
@@ -760,7 +760,7 @@ def main() -> None:
     except LangtrimError as error:
         report = getattr(error, "report", None)
         if report is not None and not getattr(error, "printed", False):
-            from langtrim.packager.report import print_parity_report
+            from langtrim.packager.report.bundle import print_parity_report
 
             print_parity_report(report, stderr)
         _print_error(str(error))

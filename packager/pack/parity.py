@@ -25,6 +25,7 @@ from langtrim.packager.models.tokenizer import unpadded
 from langtrim.packager.pack import bitext
 from langtrim.packager.pack.score_parity import (
     PASSAGES_PER_QUERY,
+    Compared,
     Measured,
     QuerySet,
     ScoreParity,
@@ -292,7 +293,7 @@ def measure_parity(
     texts_by_language = load_eval_texts(list(manifest.languages), dict(eval_texts or {}))
     pooling, max_length = manifest.pooling, manifest.max_length
     classifier = manifest.task == TEXT_CLASSIFICATION
-    models = (original, trimmed, original_tokenizer, trimmed_tokenizer, encoder, id_map)
+    compared = Compared(original, trimmed, original_tokenizer, trimmed_tokenizer, encoder, id_map)
 
     seen: tuple[dict, dict] = ({}, {})  # prompted text -> its vector (original, bundle), for bitext mining
     results = []
@@ -300,11 +301,11 @@ def measure_parity(
     if pair_task:
         sets_by_language = pair_sets(texts_by_language, pairs, eval_texts or {}, eval_pairs or {})
         for language, (text_source, sets) in sets_by_language.items():
-            results.append(_scored(language, text_source, measure_pairs(language, sets, *models), gates))
+            results.append(_scored(language, text_source, measure_pairs(language, sets, compared), gates))
     for language, (text_source, sentences) in ({} if pair_task else texts_by_language).items():
         if manifest.task == TOKEN_CLASSIFICATION:
             results.append(
-                _scored(language, text_source, measure_tokens(language, sentences, *models), gates)
+                _scored(language, text_source, measure_tokens(language, sentences, compared), gates)
             )
             continue
         texts = [prompt + sentence for sentence in sentences]

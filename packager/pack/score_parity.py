@@ -58,6 +58,18 @@ class QuerySet:
 
 
 @dataclass(frozen=True)
+class Compared:
+    """What every measurement compares: the original PyTorch model, its trim, their tokenizers, the bundle."""
+
+    original_model: Any
+    trimmed_model: Any
+    original_tokenizer: Tokenizer
+    trimmed_tokenizer: Tokenizer
+    encoder: Encoder
+    id_map: IdMap
+
+
+@dataclass(frozen=True)
 class Measured:
     """One language's outputs, rows aligned item by item (pairs or tokens), as probabilities."""
 
@@ -149,30 +161,22 @@ def _max_diff(
     return max(diffs, default=None)
 
 
-def measure_pairs(
-    language: str,
-    sets: Sequence[QuerySet],
-    original_model: Any,
-    trimmed_model: Any,
-    original_tokenizer: Tokenizer,
-    trimmed_tokenizer: Tokenizer,
-    encoder: Encoder,
-    id_map: IdMap,
-) -> Measured:
+def measure_pairs(language: str, sets: Sequence[QuerySet], compared: Compared) -> Measured:
     """A pair bundle on one language's query/passage sets, each tokenizer cutting pairs as the bundle does."""
-    manifest = encoder.manifest
+    c = compared
+    manifest = c.encoder.manifest
     pairs = [(s.query, passage) for s in sets for passage in s.passages]
     texts = sorted({text for pair in pairs for text in pair})
-    coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
+    coverage = measure_coverage(language, texts, c.original_tokenizer, c.trimmed_tokenizer, c.id_map)
     encoded = []
-    for tokenizer in (original_tokenizer, trimmed_tokenizer):
+    for tokenizer in (c.original_tokenizer, c.trimmed_tokenizer):
         cutting = unpadded(tokenizer)
         cutting.enable_truncation(manifest.max_length, strategy=manifest.pair_truncation or "longest_first")
         encoded.append(cutting.encode_batch(pairs))
-    original = np.stack(_logits(original_model, encoded[0], _pad_id(original_model)))
-    trimmed = np.stack(_logits(trimmed_model, encoded[1], _pad_id(trimmed_model)))
-    bundle = encoder.probabilities(pairs, raw_scores=True)
-    identical = _identical(encoded[0], encoded[1], id_map)
+    original = np.stack(_logits(c.original_model, encoded[0], _pad_id(c.original_model)))
+    trimmed = np.stack(_logits(c.trimmed_model, encoded[1], _pad_id(c.trimmed_model)))
+    bundle = c.encoder.probabilities(pairs, raw_scores=True)
+    identical = _identical(encoded[0], encoded[1], c.id_map)
     by_query = [slice(q * PASSAGES_PER_QUERY, (q + 1) * PASSAGES_PER_QUERY) for q in range(len(sets))]
     first = 0 if original.shape[1] == 1 else -1  # a reranker's one logit, else the last label's
     scores = ScoreParity(
@@ -196,37 +200,31 @@ def measure_pairs(
     )
 
 
-def measure_tokens(
-    language: str,
-    sentences: Sequence[str],
-    original_model: Any,
-    trimmed_model: Any,
-    original_tokenizer: Tokenizer,
-    trimmed_tokenizer: Tokenizer,
-    encoder: Encoder,
-    id_map: IdMap,
-) -> Measured:
+def measure_tokens(language: str, sentences: Sequence[str], compared: Compared) -> Measured:
     """A token-classification bundle on one language's sentences: token probabilities on the original's
     tokens (the bundle fed the remapped original ids, so rows align), and entities by each one's own path."""
-    manifest = encoder.manifest
-    coverage = measure_coverage(language, list(sentences), original_tokenizer, trimmed_tokenizer, id_map)
+    c = compared
+    manifest = c.encoder.manifest
+    coverage = measure_coverage(
+        language, list(sentences), c.original_tokenizer, c.trimmed_tokenizer, c.id_map
+    )
     encoded = []
-    for tokenizer in (original_tokenizer, trimmed_tokenizer):
+    for tokenizer in (c.original_tokenizer, c.trimmed_tokenizer):
         cutting = unpadded(tokenizer)
         cutting.enable_truncation(manifest.max_length)
         encoded.append(cutting.encode_batch(list(sentences)))
-    original = _logits(original_model, encoded[0], _pad_id(original_model))
+    original = _logits(c.original_model, encoded[0], _pad_id(c.original_model))
     # The trimmed model and the bundle read the original's tokens mapped to new ids (a dropped piece becomes
     # the unknown token), so their rows align with the original's token by token.
-    trimmed = _logits(trimmed_model, encoded[0], _pad_id(trimmed_model), id_map)
-    bundle = encoder.token_logits([id_map.to_new(e.ids) for e in encoded[0]])
-    identical = _identical(encoded[0], encoded[1], id_map)
+    trimmed = _logits(c.trimmed_model, encoded[0], _pad_id(c.trimmed_model), c.id_map)
+    bundle = c.encoder.token_logits([c.id_map.to_new(e.ids) for e in encoded[0]])
+    identical = _identical(encoded[0], encoded[1], c.id_map)
     labels = manifest.labels
     expected = [
         [(e.label, e.start, e.end) for e in group_simple(text, encoding, softmax(logits), labels)]
         for text, encoding, logits in zip(sentences, encoded[0], original, strict=True)
     ]
-    found = [[(e.label, e.start, e.end) for e in spans] for spans in encoder.entities(list(sentences))]
+    found = [[(e.label, e.start, e.end) for e in spans] for spans in c.encoder.entities(list(sentences))]
     scores = ScoreParity(
         items=sum(len(rows) for rows in original),
         max_logit_diff=_max_diff(bundle, original) or 0.0,
