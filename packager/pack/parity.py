@@ -92,9 +92,8 @@ class LanguageParity:
     label_agreement: float | None = None  # classifiers: share of same argmax, bundle vs original
     max_probability_diff: float | None = None
     failures: list[str] = field(default_factory=list)
-    scores: ScoreParity | None = (
-        None  # pair and token classifiers: logit differences, rank and span agreement
-    )
+    # pair and token classifiers: logit differences, rank and span agreement
+    scores: ScoreParity | None = None
 
     @property
     def passed(self) -> bool:

@@ -177,18 +177,28 @@ def measure_pairs(language: str, sets: Sequence[QuerySet], compared: Compared) -
     trimmed = np.stack(_logits(c.trimmed_model, encoded[1], _pad_id(c.trimmed_model)))
     bundle = c.encoder.probabilities(pairs, raw_scores=True)
     identical = _identical(encoded[0], encoded[1], c.id_map)
-    by_query = [slice(q * PASSAGES_PER_QUERY, (q + 1) * PASSAGES_PER_QUERY) for q in range(len(sets))]
-    first = 0 if original.shape[1] == 1 else -1  # a reranker's one logit, else the last label's
+    reranker = original.shape[1] == 1
+    # One row per query, its passages' scores: a reranker's one logit, else the last label's.
+    original_scores, bundle_scores = (
+        logits[:, 0 if reranker else -1].reshape(len(sets), PASSAGES_PER_QUERY)
+        for logits in (original, bundle)
+    )
+    best_original, best_bundle = original_scores.argmax(1), bundle_scores.argmax(1)
+    relevant = [s.relevant for s in sets]
+    # Only a reranker's score means relevance (an NLI classifier's labels say entailment), and only
+    # translation sets have a relevant passage.
+    found = reranker and bool(sets) and None not in relevant
     scores = ScoreParity(
         items=len(pairs),
         max_logit_diff=float(np.abs(bundle - original).max()),
         max_logit_diff_identical=_max_diff(list(bundle), list(original), identical),
-        spearman=float(np.mean([spearman(bundle[s, first], original[s, first]) for s in by_query])),
-        top1_agreement=float(
-            np.mean([bundle[s, first].argmax() == original[s, first].argmax() for s in by_query])
+        spearman=float(
+            np.mean([spearman(b, o) for b, o in zip(bundle_scores, original_scores, strict=True)])
         ),
+        top1_agreement=float(np.mean(best_bundle == best_original)),
         queries=len(sets),
-        **(_relevant_top1(sets, original[:, 0], bundle[:, 0]) if original.shape[1] == 1 else {}),
+        relevant_top1_original=float(np.mean(best_original == relevant)) if found else None,
+        relevant_top1_bundle=float(np.mean(best_bundle == relevant)) if found else None,
     )
     return Measured(
         coverage=coverage,
@@ -239,19 +249,6 @@ def measure_tokens(language: str, sentences: Sequence[str], compared: Compared) 
         trim_max_abs_diff=_max_diff(original, trimmed, identical),
         scores=scores,
     )
-
-
-def _relevant_top1(sets: Sequence[QuerySet], original: np.ndarray, bundle: np.ndarray) -> dict[str, float]:
-    """A reranker's share of queries whose translation each model scores highest, when every set has one
-    (an NLI classifier's labels say entailment, not relevance: it gets none)."""
-    if not sets or any(s.relevant is None for s in sets):
-        return {}
-    relevant = np.array([s.relevant for s in sets])
-    found = {
-        name: float(np.mean(scores.reshape(len(sets), PASSAGES_PER_QUERY).argmax(1) == relevant))
-        for name, scores in (("original", original), ("bundle", bundle))
-    }
-    return {"relevant_top1_original": found["original"], "relevant_top1_bundle": found["bundle"]}
 
 
 def _pad_id(model: Any) -> int:
