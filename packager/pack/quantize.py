@@ -43,6 +43,7 @@ from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.models.families import ARCHITECTURES
 from langtrim.packager.pack.default_session import rewrite_for_default_sessions
 from langtrim.packager.pack.exact_int8 import quantize_exact_int8
+from langtrim.packager.pack.fewer_nodes import fewer_nodes
 from langtrim.packager.pack.export import quiet_libraries
 from langtrim.runtime.errors import UsageError
 
@@ -308,7 +309,7 @@ def quantize_onnx(
 
     with _staging(dst) as staging, quiet_libraries():
         if mode == "int8":
-            model = quantize_exact_int8(model, calibration_ids, staging)
+            model = quantize_exact_int8(fewer_nodes(model), calibration_ids, staging)
         op_types = (["MatMul", "Attention"] if mode == "int8-dynamic" else []) + (
             ["Gather"] if embeddings == "per-tensor" else []
         )
