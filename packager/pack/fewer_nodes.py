@@ -84,11 +84,10 @@ def fuse_shared_input_projections(model: Any) -> int:
         for node, add, _ in members:
             gone.update([node.name, *([add.name] if add is not None else [])])
     if fused:
+        # A group's outputs now appear where its first MatMul was, which is before any of their readers.
         rewritten = []
         for node in graph.node:
-            if (
-                node.name in fused
-            ):  # the group's outputs now appear where its first MatMul was: before any reader
+            if node.name in fused:
                 rewritten.extend(fused[node.name])
             elif node.name not in gone:
                 rewritten.append(node)

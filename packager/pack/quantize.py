@@ -43,8 +43,8 @@ from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.models.families import ARCHITECTURES
 from langtrim.packager.pack.default_session import rewrite_for_default_sessions
 from langtrim.packager.pack.exact_int8 import quantize_exact_int8
-from langtrim.packager.pack.fewer_nodes import fewer_nodes
 from langtrim.packager.pack.export import quiet_libraries
+from langtrim.packager.pack.fewer_nodes import fewer_nodes
 from langtrim.runtime.errors import UsageError
 
 logger = logging.getLogger(__name__)
