@@ -12,7 +12,7 @@ large share of it. Two rewrites of the float graph remove a tenth of the nodes:
   gets a constant target with 0 ("keep this dimension") where shape inference shows the Reshape's input has
   x's dimension k at that place; the Shape, Gather, Unsqueeze and Concat go once nothing reads them.
 
-benchmarks/exact_quantization.py measures the latency this buys; tests check the vectors are unchanged.
+docs/results.md ("Fewer nodes") gives the latency this buys; tests check the outputs are unchanged.
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def constant_reshape_shapes(model: Any) -> int:
     from onnx import numpy_helper
 
     graph = model.graph
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    constants = {  # shape constants only: converting every weight would copy the whole model
+        t.name: numpy_helper.to_array(t) for t in graph.initializer if _is_small(t)
+    }
     for node in graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
@@ -198,10 +200,11 @@ def _inferred_dims(model: Any) -> dict[str, list[Any]]:
     graph.node.extend(model.graph.node)
     graph.input.extend(model.graph.input)
     graph.output.extend(model.graph.output)
+    declared = {value.name for value in model.graph.input}
     for tensor in model.graph.initializer:
-        if np.prod(tensor.dims, dtype=np.int64) <= _SMALL_TENSOR:
+        if _is_small(tensor):
             graph.initializer.append(tensor)
-        else:
+        elif tensor.name not in declared:  # an initializer may already be declared as an input
             graph.input.append(
                 onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
             )
@@ -211,6 +214,10 @@ def _inferred_dims(model: Any) -> dict[str, list[Any]]:
         for value in (*inferred.input, *inferred.value_info, *inferred.output)
         if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape")
     }
+
+
+def _is_small(tensor: Any) -> bool:
+    return bool(np.prod(tensor.dims, dtype=np.int64) <= _SMALL_TENSOR)
 
 
 def _drop_unread_shape_nodes(graph: Any) -> None:

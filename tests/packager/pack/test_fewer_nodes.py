@@ -64,9 +64,9 @@ def _batches(tokenizer_file: Path) -> list[dict[str, np.ndarray]]:
 
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
     texts = [s for language in ("en", "fr", "de") for s in shipped_sentences(language)[300:316]]
+    tokenizer.enable_padding(pad_id=0)
     batches = []
     for size in (1, 7, len(texts)):
-        tokenizer.enable_padding(pad_id=0)
         encodings = tokenizer.encode_batch(texts[:size])
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
