@@ -14,6 +14,10 @@
 3. Operators: onnxruntime's own profile of one request of 128 tokens and of a batch of 32 x 40, as shares
    of kernel time per operator type.
 4. SkipLayerNormalization against the Add + Add + LayerNormalization it fuses, alone: 24 in a chain.
+5. Weight traffic, the floor of a short text: the bundle's request time at batch 1 for 2 to 32 tokens (the
+   time at 2 tokens is what every request pays before its tokens count), its int8 weight bytes, and chains of
+   int8 MatMuls (QuantizeLinear + MatMulIntegerToFloat, 768 x 768, 2 rows) whose weights total 7 to 57 MB:
+   the GB/s at which onnxruntime streams weights that fit in the CPU's caches, and that do not.
 
     python benchmarks/runtime_profile.py                  # the bundles side_by_side.py built
 
@@ -58,6 +62,7 @@ types = encoder._check_graph(session, manifest, "bundle"); mark("graph check")
 loaded = encoder.Encoder.__new__(encoder.Encoder)
 loaded.directory, loaded.manifest, loaded._label, loaded._session = bundle, manifest, "bundle", session
 loaded._input_types, loaded._tokenizer, loaded._pad_id, loaded._id_lookup = types, tokenizer, pad_id, None
+loaded._special_per_text, loaded._coverage = encoder._special_tokens_per_text(tokenizer), None
 loaded.embed(["query: The quick brown fox jumps over the lazy dog."]); mark("first embedding")
 import json
 print(json.dumps({"spawned": float(sys.argv[2]), "steps": steps}))
@@ -173,6 +178,58 @@ for name, fused in (("SkipLayerNormalization", True), ("Add + Add + LayerNormali
             spent.append(time.process_time() - start)
         result[f"{name}, {batch}x{length}"] = statistics.median(spent) / chain * 1e3
 print(json.dumps(result))
+"""
+
+WEIGHT_TRAFFIC = r"""
+import json, statistics, sys, time
+import numpy as np, onnx, onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+def median_ms(session, inputs, times):
+    session.run(None, inputs)
+    spent = []
+    for _ in range(times):
+        start = time.perf_counter()
+        session.run(None, inputs)
+        spent.append(time.perf_counter() - start)
+    return statistics.median(spent) * 1e3
+options = ort.SessionOptions()
+options.intra_op_num_threads = 1
+options.log_severity_level = 3
+setting = json.loads(sys.argv[2])
+session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"],
+                               disabled_optimizers=setting["disabled"])
+names = [i.name for i in session.get_inputs()]
+by_length = {}
+for length in (2, 4, 8, 16, 32):
+    ids = np.random.default_rng(0).integers(5, 20000, size=(1, length))
+    ids[:, 0], ids[:, -1] = 0, 2
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    by_length[length] = median_ms(session, {name: inputs[name] for name in names}, 100)
+graph = onnx.load(sys.argv[1], load_external_data=False).graph
+int8_bytes = sum(int(np.prod(t.dims)) for t in graph.initializer
+                 if t.data_type == TensorProto.INT8 and len(t.dims) == 2 and "word_embeddings" not in t.name)
+side, rng = 768, np.random.default_rng(0)
+chains = {}
+for count in (12, 48, 96):
+    nodes, current = [], "x"
+    weights = [numpy_helper.from_array(np.array(0.02, np.float32), "scale"),
+               numpy_helper.from_array(np.array(128, np.uint8), "zero")]
+    for i in range(count):
+        weights += [numpy_helper.from_array(rng.integers(-63, 64, (side, side)).astype(np.int8), f"w{i}"),
+                    numpy_helper.from_array(np.full(side, 0.01, np.float32), f"ws{i}")]
+        nodes += [helper.make_node("QuantizeLinear", [current, "scale", "zero"], [f"q{i}"]),
+                  helper.make_node("MatMulIntegerToFloat", [f"q{i}", f"w{i}", "scale", f"ws{i}", "zero"],
+                                   [f"y{i}"], domain="com.microsoft")]
+        current = f"y{i}"
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, side])
+    y = helper.make_tensor_value_info(current, TensorProto.FLOAT, None)
+    opsets = [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(helper.make_graph(nodes, "chain", [x], [y], weights), opset_imports=opsets)
+    chain = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    ms = median_ms(chain, {"x": rng.standard_normal((2, side), dtype=np.float32)}, 40)
+    megabytes = count * side * side / 1e6
+    chains[f"{megabytes:.0f}"] = {"ms": ms, "gb_per_s": megabytes / ms}
+print(json.dumps({"batch1_ms_by_tokens": by_length, "int8_weight_mb": int8_bytes / 1e6, "chains": chains}))
 """
 
 ENCODER_OPTIONS = {"disabled": ["SkipLayerNormFusion"]}  # what runtime/encoder.py sets
@@ -301,6 +358,16 @@ def markdown(result: dict) -> str:
     skip = ["| kernel, input | ms per operator (CPU) |", "|---|---:|"] + [
         f"| {name} | {value:.3f} |" for name, value in result["skip_layer_norm"].items()
     ]
+    traffic = result["weight_traffic"]
+    lengths = traffic["batch1_ms_by_tokens"]
+    weights = [
+        "| tokens (batch 1) | " + " | ".join(lengths) + " |",
+        "|---|" + "---:|" * len(lengths),
+        "| request, ms | " + " | ".join(f"{ms:.2f}" for ms in lengths.values()) + " |",
+    ]
+    chains = ["| int8 weights in the chain, MB | ms (2 rows) | GB/s |", "|---:|---:|---:|"] + [
+        f"| {mb} | {c['ms']:.2f} | {c['gb_per_s']:.1f} |" for mb, c in traffic["chains"].items()
+    ]
     parts = [
         f"# Runtime profile: {result['bundle']}",
         f"`{result['command']}`; {result['machine']['cpu']}, {result['machine']['logical_cores']} cores; "
@@ -315,6 +382,11 @@ def markdown(result: dict) -> str:
         "\n".join(operators),
         "## SkipLayerNormalization against Add + Add + LayerNormalization (hidden 384, chain of 24)",
         "\n".join(skip),
+        "## Weight traffic: what a short text pays before its tokens count",
+        "\n".join(weights),
+        f"The bundle's int8 matrices (every MatMul's weights, word embeddings not counted): "
+        f"{traffic['int8_weight_mb']:.1f} MB, read once per request whatever its length.",
+        "\n".join(chains),
     ]
     return "\n\n".join(parts) + "\n"
 
@@ -353,6 +425,9 @@ def main() -> None:
             "sessions": session_profile(models, args.rounds),
             "operators": operator_profile({k: v for k, v in models.items() if k != _ONE_FILE}, folder),
             "skip_layer_norm": _fresh(SKIP_LAYER_NORM),
+            "weight_traffic": _fresh(
+                WEIGHT_TRAFFIC, str(args.bundle / "model.onnx"), json.dumps(ENCODER_OPTIONS)
+            ),
         }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "runtime_profile.json").write_text(json.dumps(result, indent=1) + "\n")

@@ -152,10 +152,7 @@ class Encoder:
         try:
             # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
             self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
-            processor = self._tokenizer.post_processor
-            self._special_per_text = (
-                processor.num_special_tokens_to_add(False) if processor is not None else 0
-            )
+            self._special_per_text = _special_tokens_per_text(self._tokenizer)
             self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
             self._input_types = _check_graph(self._session, self.manifest, self._label)
         finally:
@@ -629,6 +626,12 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
             f"bundle {label!r}: the model has {classes} logits but the manifest {len(manifest.labels)} labels"
         )
     return {name: _INTEGER_TYPES[kind] for name, kind in inputs.items()}
+
+
+def _special_tokens_per_text(tokenizer: Tokenizer) -> int:
+    """How many special tokens the post-processor adds to one text ([CLS] and [SEP]: 2)."""
+    processor = tokenizer.post_processor
+    return processor.num_special_tokens_to_add(False) if processor is not None else 0
 
 
 def _load_tokenizer(directory: Path, manifest: Manifest, label: str) -> tuple[Tokenizer, int]:
