@@ -62,7 +62,7 @@ types = encoder._check_graph(session, manifest, "bundle"); mark("graph check")
 loaded = encoder.Encoder.__new__(encoder.Encoder)
 loaded.directory, loaded.manifest, loaded._label, loaded._session = bundle, manifest, "bundle", session
 loaded._input_types, loaded._tokenizer, loaded._pad_id, loaded._id_lookup = types, tokenizer, pad_id, None
-loaded._special_per_text, loaded._coverage = encoder._special_tokens_per_text(tokenizer), None
+loaded._special_per_text, loaded._coverage = encoder.special_tokens_added(tokenizer), None
 loaded.embed(["query: The quick brown fox jumps over the lazy dog."]); mark("first embedding")
 import json
 print(json.dumps({"spawned": float(sys.argv[2]), "steps": steps}))

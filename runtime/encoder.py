@@ -35,6 +35,7 @@ from langtrim.runtime.coverage import CoverageCheck, TextCoverage
 from langtrim.runtime.entities import Entity, cut_encodings, group_simple
 from langtrim.runtime.errors import BundleError, InputError
 from langtrim.runtime.pairs import TextPair, check_strategy, encode_items, is_pair, sigmoid
+from langtrim.runtime.tokenizing import encode_each, special_tokens_added
 
 logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
@@ -152,7 +153,7 @@ class Encoder:
         try:
             # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
             self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
-            self._special_per_text = _special_tokens_per_text(self._tokenizer)
+            self._special_per_text = special_tokens_added(self._tokenizer)
             self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
             self._input_types = _check_graph(self._session, self.manifest, self._label)
         finally:
@@ -374,8 +375,8 @@ class Encoder:
         bundle's tokenizer makes of each text, prompt included, for callers that show tokens."""
         items = _check_texts(texts)
         prefix = self._prompt_prefix(prompt)
-        return self._tokenizer.encode_batch(
-            [prefix + text for text in items], add_special_tokens=add_special_tokens
+        return encode_each(
+            self._tokenizer, [prefix + text for text in items], add_special_tokens=add_special_tokens
         )
 
     def decode(self, ids: Sequence[Sequence[int]], *, skip_special_tokens: bool = True) -> list[str]:
@@ -450,7 +451,7 @@ class Encoder:
         """
         room = self.manifest.max_length - self._special_per_text
         ids, lengths = [], []
-        for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False):
+        for encoding in encode_each(self._tokenizer, texts, add_special_tokens=False):
             lengths.append(len(encoding.ids) + self._special_per_text)
             if len(encoding.ids) > room:
                 encoding.truncate(room, direction=truncation)
@@ -626,12 +627,6 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
             f"bundle {label!r}: the model has {classes} logits but the manifest {len(manifest.labels)} labels"
         )
     return {name: _INTEGER_TYPES[kind] for name, kind in inputs.items()}
-
-
-def _special_tokens_per_text(tokenizer: Tokenizer) -> int:
-    """How many special tokens the post-processor adds to one text ([CLS] and [SEP]: 2)."""
-    processor = tokenizer.post_processor
-    return processor.num_special_tokens_to_add(False) if processor is not None else 0
 
 
 def _load_tokenizer(directory: Path, manifest: Manifest, label: str) -> tuple[Tokenizer, int]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
+from langtrim.runtime.tokenizing import encode_each, special_tokens_added
+
 # The label the pipeline ignores by default: "outside any entity".
 OUTSIDE = "O"
 
@@ -33,10 +35,9 @@ def cut_encodings(
 ) -> list[Encoding]:
     """Each text's encoding cut to max_length (special tokens included) at `side`, with offsets and the
     special-token mask: the ids `Encoder.tokenize` makes, and what the spans are read from."""
-    processor = tokenizer.post_processor
-    room = max_length - (processor.num_special_tokens_to_add(False) if processor is not None else 0)
+    room = max_length - special_tokens_added(tokenizer)
     encodings = []
-    for encoding in tokenizer.encode_batch(list(texts), add_special_tokens=False):
+    for encoding in encode_each(tokenizer, texts, add_special_tokens=False):
         if len(encoding.ids) > room:
             encoding.truncate(room, direction=side)
         encodings.append(tokenizer.post_process(encoding))

@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from langtrim.runtime.bundle import PAIR_TRUNCATIONS, PairTruncation
 from langtrim.runtime.errors import InputError
+from langtrim.runtime.tokenizing import encode_each, special_tokens_added
 
 TextPair = tuple[str, str]
 
@@ -81,11 +82,10 @@ def encode_pairs(
 
     `side` is the end each text loses when cut ("left": its last tokens stay).
     """
-    processor = tokenizer.post_processor
-    specials = processor.num_special_tokens_to_add(True) if processor is not None else 0
+    specials = special_tokens_added(tokenizer, pair=True)
     room = max_length - specials
-    firsts = tokenizer.encode_batch([first for first, _ in pairs], add_special_tokens=False)
-    seconds = tokenizer.encode_batch([second for _, second in pairs], add_special_tokens=False)
+    firsts = encode_each(tokenizer, [first for first, _ in pairs], add_special_tokens=False)
+    seconds = encode_each(tokenizer, [second for _, second in pairs], add_special_tokens=False)
     ids, types, lengths = [], [], []
     for i, (first, second) in enumerate(zip(firsts, seconds, strict=True)):
         lengths.append(len(first.ids) + len(second.ids) + specials)

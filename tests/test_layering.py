@@ -3,7 +3,7 @@
 Every import counts, also those inside functions and under TYPE_CHECKING: a function-level import hides a
 cycle from Python, not from a reader. The rule, from the bottom up:
 
-    runtime: errors, version < bundle, pairs, entities < coverage, encoder < the package < server
+    runtime: errors, version < bundle, tokenizing, pairs, entities < coverage, encoder < the package < server
     packager: errors, outputs, shipped_text < models < selection < counting < trim < pack < bench
               < report, container, cli
 
@@ -23,6 +23,7 @@ LAYERS = (
     ("langtrim.runtime.errors", 0),
     ("langtrim.runtime.version", 0),
     ("langtrim.runtime.bundle", 1),
+    ("langtrim.runtime.tokenizing", 1),
     ("langtrim.runtime.pairs", 1),
     ("langtrim.runtime.entities", 1),
     ("langtrim.runtime.coverage", 2),
