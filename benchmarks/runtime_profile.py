@@ -54,6 +54,7 @@ import langtrim.runtime; mark("import langtrim.runtime")
 import langtrim.runtime.encoder as encoder; mark("import langtrim.runtime.encoder")
 from pathlib import Path
 from langtrim.runtime.bundle import MODEL_FILE, read_manifest
+from langtrim.runtime.tokenizing import special_tokens_added
 bundle = Path(sys.argv[1])
 manifest = read_manifest(bundle, verify="full"); mark("manifest + sha256 of every file")
 tokenizer, pad_id = encoder._load_tokenizer(bundle, manifest, "bundle"); mark("tokenizer")
@@ -62,7 +63,7 @@ types = encoder._check_graph(session, manifest, "bundle"); mark("graph check")
 loaded = encoder.Encoder.__new__(encoder.Encoder)
 loaded.directory, loaded.manifest, loaded._label, loaded._session = bundle, manifest, "bundle", session
 loaded._input_types, loaded._tokenizer, loaded._pad_id, loaded._id_lookup = types, tokenizer, pad_id, None
-loaded._special_per_text, loaded._coverage = encoder.special_tokens_added(tokenizer), None
+loaded._special_per_text, loaded._coverage = special_tokens_added(tokenizer), None
 loaded.embed(["query: The quick brown fox jumps over the lazy dog."]); mark("first embedding")
 import json
 print(json.dumps({"spawned": float(sys.argv[2]), "steps": steps}))

@@ -15,12 +15,12 @@ from tokenizers import Encoding, Tokenizer
 
 # Up to this many texts are encoded on the caller's thread: as fast as the pool at 32 on 2 cores, and a
 # 64-text window's tokenization is small next to its run even when more cores would share it.
-THREAD_POOL_TEXTS = 64
+CALLER_THREAD_TEXTS = 64
 
 
 def encode_each(tokenizer: Tokenizer, texts: Sequence[str], *, add_special_tokens: bool) -> list[Encoding]:
-    """`tokenizer.encode_batch(texts)`'s encodings; on this thread for up to `THREAD_POOL_TEXTS` texts."""
-    if len(texts) > THREAD_POOL_TEXTS:
+    """`tokenizer.encode_batch(texts)`'s encodings; on this thread for up to `CALLER_THREAD_TEXTS` texts."""
+    if len(texts) > CALLER_THREAD_TEXTS:
         return tokenizer.encode_batch(list(texts), add_special_tokens=add_special_tokens)
     return [tokenizer.encode(text, add_special_tokens=add_special_tokens) for text in texts]
 

@@ -2,14 +2,14 @@
 
 import pytest
 
-from langtrim.runtime.tokenizing import THREAD_POOL_TEXTS, encode_each, special_tokens_added
+from langtrim.runtime.tokenizing import CALLER_THREAD_TEXTS, encode_each, special_tokens_added
 
 
 def _fields(encoding) -> tuple:
     return (encoding.ids, encoding.tokens, encoding.offsets, encoding.special_tokens_mask, encoding.type_ids)
 
 
-@pytest.mark.parametrize("count", [1, THREAD_POOL_TEXTS, THREAD_POOL_TEXTS + 1])
+@pytest.mark.parametrize("count", [1, CALLER_THREAD_TEXTS, CALLER_THREAD_TEXTS + 1])
 @pytest.mark.parametrize("specials", [True, False])
 def test_encode_each_equals_encode_batch(e5_tokenizer, sentences, count: int, specials: bool) -> None:
     texts = (sentences("fr") + sentences("de"))[:count]
