@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from langtrim.packager import cli
 from langtrim.packager.container import TOOLS
 from langtrim.packager.pack.quantize import EMBEDDING_MODES, OPTIMIZE_LEVELS, QUANTIZE_MODES
 from langtrim.packager.selection.choose import SOURCE_NAMES
 from langtrim.packager.trim import job as trim_job
 from langtrim.runtime.bundle import PARITY_FILE, bundle_digest, read_manifest
-from tests.support.cli import run_cli
+from tests.support.cli import assert_fits_80_columns, run_cli
 from tests.support.server import packed_bundle
 
 
@@ -200,24 +199,6 @@ def test_from_distil_starts_from_distilmbert(tmp_path, monkeypatch, capsys):
 # --- every report fits 80 columns ---------------------------------------------------------------------------
 
 WIDTHS = (80, 200)  # an 80-column terminal, and a wide one: the reports must not spread over it
-
-
-def assert_fits_80_columns(output: str) -> None:
-    """Each line within 80 characters, each table header whole and on one line, each row on one line."""
-    lines = output.splitlines()
-    assert any(line.startswith("┏") for line in lines), f"no table in:\n{output}"
-    for i, line in enumerate(lines):
-        if line.startswith("error: "):
-            continue  # an error is one line, however long, so that it reads whole in a log
-        assert len(line) <= 80, f"{len(line)} characters: {line}"
-        if line.startswith("┏"):
-            assert lines[i + 1].startswith("┃") and lines[i + 2].startswith("┡"), (
-                f"header on 2+ lines: {line}"
-            )
-            assert "…" not in lines[i + 1], f"header cut: {lines[i + 1]}"
-        if line.startswith("│"):
-            assert line[1:].split("│")[0].strip(), f"a cell wrapped onto a second line:\n{output}"
-            assert "…" not in line, f"cell cut: {line}"
 
 
 @pytest.fixture
@@ -517,21 +498,3 @@ def test_embed_bad_standard_input_is_one_line(
     lines = stderr.strip().splitlines()
     assert code == 1 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), stderr
     assert stdout == ""
-
-
-# --- bench --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_bench_table_fits_80_columns(tiny_models, sentences, tmp_path, tmp_path_factory, monkeypatch, capsys):
-    from langtrim.packager.bench.report import print_bench
-
-    bundle = packed_bundle("xlmr", tiny_models, sentences, tmp_path_factory)
-    args = ["bench", str(bundle), "--against", str(tiny_models["xlmr"]), "--repeats", "1", "--threads", "1"]
-    code, stdout, stderr = run_cli([*args, "--out", str(tmp_path)], monkeypatch, capsys, columns=80)
-    assert code == 0, stderr
-    assert_fits_80_columns(stdout)
-    # The same results on a wide terminal (a second run would take as long again).
-    monkeypatch.setenv("COLUMNS", "200")
-    print_bench(json.loads((tmp_path / "bench.json").read_text()), cli.report_console())
-    assert_fits_80_columns(capsys.readouterr().out)

@@ -28,3 +28,21 @@ def run_cli(
         code = int(exit_.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def assert_fits_80_columns(output: str) -> None:
+    """Each line within 80 characters, each table header whole and on one line, each row on one line."""
+    lines = output.splitlines()
+    assert any(line.startswith("┏") for line in lines), f"no table in:\n{output}"
+    for i, line in enumerate(lines):
+        if line.startswith("error: "):
+            continue  # an error is one line, however long, so that it reads whole in a log
+        assert len(line) <= 80, f"{len(line)} characters: {line}"
+        if line.startswith("┏"):
+            assert lines[i + 1].startswith("┃") and lines[i + 2].startswith("┡"), (
+                f"header on 2+ lines: {line}"
+            )
+            assert "…" not in lines[i + 1], f"header cut: {lines[i + 1]}"
+        if line.startswith("│"):
+            assert line[1:].split("│")[0].strip(), f"a cell wrapped onto a second line:\n{output}"
+            assert "…" not in line, f"cell cut: {line}"

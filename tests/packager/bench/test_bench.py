@@ -311,6 +311,16 @@ def test_langtrim_bench_measures_a_bundle_against_its_source(
     assert [engine["kind"] for engine in results["engines"]] == ["torch", "onnx"]
     assert results["runs"][1]["ratios"]["disk"] > 1 and results["settings"]["languages"] == ["fr"]
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"bench.json", "bench.md", "bench_speed.png"}
+    # The table `langtrim bench` prints without --json, on an 80-column terminal and a wide one (one bench run
+    # serves both checks: a second would take as long again).
+    from langtrim.packager import cli
+    from langtrim.packager.bench.report import print_bench
+    from tests.support.cli import assert_fits_80_columns
+
+    for columns in (80, 200):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        print_bench(results, cli.report_console())
+        assert_fits_80_columns(capsys.readouterr().out)
 
 
 @pytest.mark.slow
