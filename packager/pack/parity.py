@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 
 from langtrim.packager.counting.inputs import iter_lines
 from langtrim.packager.errors import ParityError, SelectionError
-from langtrim.packager.models.tokenizer import unpadded
+from langtrim.packager.models.tokenizer import truncating, unpadded
 from langtrim.packager.pack import bitext
 from langtrim.packager.pack.score_parity import (
     PASSAGES_PER_QUERY,
@@ -173,27 +173,27 @@ def _pool(hidden, mask, pooling: str):  # torch tensors [b, s, d], [b, s]
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
-def _torch_outputs(
-    model, tokenizer: Tokenizer, texts: Sequence[str], pooling: str, max_length: int, classifier: bool
-):
-    """Pooled vectors (classifiers: logits) and per-sentence last hidden states of a PyTorch model, in batches."""
+def _torch_outputs(model, cut: Tokenizer, texts: Sequence[str], pooling: str, classifier: bool):
+    """Pooled vectors (classifiers: logits) and per-sentence last hidden states of a PyTorch model, in
+    batches; `cut` is the model's tokenizer cutting texts as the bundle does (`truncating`)."""
     import torch
 
-    tokenizer = unpadded(tokenizer)
-    tokenizer.enable_truncation(max_length)
     pad_id = int(model.config.pad_token_id or 0)
-    tokenizer.enable_padding(pad_id=pad_id)
     pooled, hidden_states = [], []
     encoder = model if classifier else model.base_model  # skip a masked-LM head's vocabulary-sized logits
     with torch.no_grad():
         for start in range(0, len(texts), _BATCH):
-            encodings = tokenizer.encode_batch(list(texts[start : start + _BATCH]))
-            ids = torch.tensor([e.ids for e in encodings])
-            mask = torch.tensor([e.attention_mask for e in encodings])
+            encodings = cut.encode_batch(list(texts[start : start + _BATCH]))
+            width = max(len(e.ids) for e in encodings)
+            ids = torch.full((len(encodings), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(encodings), width), dtype=torch.long)
+            for row, encoding in enumerate(encodings):
+                ids[row, : len(encoding.ids)] = torch.tensor(encoding.ids)
+                mask[row, : len(encoding.ids)] = 1
             output = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
             last = output.hidden_states[-1]
             pooled.append((output.logits if classifier else _pool(last, mask, pooling)).numpy())
-            hidden_states += [last[i, : int(mask[i].sum())].numpy() for i in range(len(encodings))]
+            hidden_states += [last[i, : len(encodings[i].ids)].numpy() for i in range(len(encodings))]
     return np.concatenate(pooled), hidden_states
 
 
@@ -283,8 +283,9 @@ def measure_parity(
     # Read the pairs first: a bad --eval-pairs fails before the models load.
     pairs = bitext.load_pairs(list(manifest.languages), dict(eval_pairs or {}), probes)
     id_map = IdMap.from_json((bundle_dir / ID_MAP_FILE).read_text(encoding="utf-8"))
-    original_tokenizer = Tokenizer.from_file(str(original_dir / "tokenizer.json"))
-    trimmed_tokenizer = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
+    # Plain once (no padding, no truncation): every later comparison then uses them without a copy.
+    original_tokenizer = unpadded(Tokenizer.from_file(str(original_dir / "tokenizer.json")))
+    trimmed_tokenizer = unpadded(Tokenizer.from_file(str(bundle_dir / "tokenizer.json")))
     original = load_model(ModelSource(original_dir, source_model, "", is_default=False))
     trimmed = trim_model(copy.deepcopy(original), id_map)
     encoder = Encoder(bundle_dir, verify="none")
@@ -292,7 +293,17 @@ def measure_parity(
     texts_by_language = load_eval_texts(list(manifest.languages), dict(eval_texts or {}))
     pooling, max_length = manifest.pooling, manifest.max_length
     classifier = manifest.task == TEXT_CLASSIFICATION
-    compared = Compared(original, trimmed, original_tokenizer, trimmed_tokenizer, encoder, id_map)
+    strategy = manifest.pair_truncation or "longest_first"
+    compared = Compared(
+        original,
+        trimmed,
+        original_tokenizer,
+        trimmed_tokenizer,
+        truncating(original_tokenizer, max_length, strategy),
+        truncating(trimmed_tokenizer, max_length, strategy),
+        encoder,
+        id_map,
+    )
 
     seen: tuple[dict, dict] = ({}, {})  # prompted text -> its vector (original, bundle), for bitext mining
     results = []
@@ -310,10 +321,10 @@ def measure_parity(
         texts = [prompt + sentence for sentence in sentences]
         coverage = measure_coverage(language, texts, original_tokenizer, trimmed_tokenizer, id_map)
         original_out, original_hidden = _torch_outputs(
-            original, original_tokenizer, texts, pooling, max_length, classifier
+            original, compared.original_cut, texts, pooling, classifier
         )
         trimmed_out, trimmed_hidden = _torch_outputs(
-            trimmed, trimmed_tokenizer, texts, pooling, max_length, classifier
+            trimmed, compared.trimmed_cut, texts, pooling, classifier
         )
         if classifier:
             bundle_out = encoder.probabilities(texts)
@@ -359,7 +370,7 @@ def measure_parity(
             pairs,
             manifest.languages,
             embed_original=bitext.memoized(
-                lambda t: _torch_outputs(original, original_tokenizer, t, pooling, max_length, False)[0],
+                lambda t: _torch_outputs(original, compared.original_cut, t, pooling, False)[0],
                 prompt,
                 seen[0],
             ),

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from langtrim.packager.models.tokenizer import unpadded
 from langtrim.packager.trim.coverage import Coverage, measure_coverage
 from langtrim.packager.trim.tokenizer_remap import IdMap
 from langtrim.runtime.encoder import Encoder, class_probabilities, softmax
@@ -63,8 +62,10 @@ class Compared:
 
     original_model: Any
     trimmed_model: Any
-    original_tokenizer: Tokenizer
+    original_tokenizer: Tokenizer  # plain: neither pads nor truncates
     trimmed_tokenizer: Tokenizer
+    original_cut: Tokenizer  # the same, cutting texts and pairs as the bundle does (`truncating`)
+    trimmed_cut: Tokenizer
     encoder: Encoder
     id_map: IdMap
 
@@ -164,15 +165,10 @@ def _max_diff(
 def measure_pairs(language: str, sets: Sequence[QuerySet], compared: Compared) -> Measured:
     """A pair bundle on one language's query/passage sets, each tokenizer cutting pairs as the bundle does."""
     c = compared
-    manifest = c.encoder.manifest
     pairs = [(s.query, passage) for s in sets for passage in s.passages]
     texts = sorted({text for pair in pairs for text in pair})
     coverage = measure_coverage(language, texts, c.original_tokenizer, c.trimmed_tokenizer, c.id_map)
-    encoded = []
-    for tokenizer in (c.original_tokenizer, c.trimmed_tokenizer):
-        cutting = unpadded(tokenizer)
-        cutting.enable_truncation(manifest.max_length, strategy=manifest.pair_truncation or "longest_first")
-        encoded.append(cutting.encode_batch(pairs))
+    encoded = [cut.encode_batch(pairs) for cut in (c.original_cut, c.trimmed_cut)]
     original = np.stack(_logits(c.original_model, encoded[0], _pad_id(c.original_model)))
     trimmed = np.stack(_logits(c.trimmed_model, encoded[1], _pad_id(c.trimmed_model)))
     bundle = c.encoder.probabilities(pairs, raw_scores=True)
@@ -218,11 +214,7 @@ def measure_tokens(language: str, sentences: Sequence[str], compared: Compared) 
     coverage = measure_coverage(
         language, list(sentences), c.original_tokenizer, c.trimmed_tokenizer, c.id_map
     )
-    encoded = []
-    for tokenizer in (c.original_tokenizer, c.trimmed_tokenizer):
-        cutting = unpadded(tokenizer)
-        cutting.enable_truncation(manifest.max_length)
-        encoded.append(cutting.encode_batch(list(sentences)))
+    encoded = [cut.encode_batch(list(sentences)) for cut in (c.original_cut, c.trimmed_cut)]
     original = _logits(c.original_model, encoded[0], _pad_id(c.original_model))
     # The trimmed model and the bundle read the original's tokens mapped to new ids (a dropped piece becomes
     # the unknown token), so their rows align with the original's token by token.

@@ -16,7 +16,7 @@ from langtrim.packager.counting.plan import CountSettings
 from langtrim.packager.errors import UnsupportedModelError
 from langtrim.packager.models.families import PROVENANCE_FILE, usage_of
 from langtrim.packager.models.sources import ModelSource, load_model, load_tokenizer, read_config
-from langtrim.packager.models.tokenizer import tokenizer_model_type
+from langtrim.packager.models.tokenizer import tokenizer_model_type, unpadded
 from langtrim.packager.models.weights import WeightsSummary, projected_after_trim, summarize_weights
 from langtrim.packager.outputs import atomic_output_dir, check_output_dir
 from langtrim.packager.selection.choose import SelectionSettings, check_corpus_languages, choose_tokens
@@ -163,8 +163,9 @@ def run_trim(
     trimmed_tokenizer, id_map = remap_tokenizer(tokenizer, selection.kept_ids)
 
     progress("measuring coverage on real text")
+    plain = unpadded(tokenizer), unpadded(trimmed_tokenizer)  # one copy each, not one per language
     coverage = [
-        measure_coverage(language.code, sentences, tokenizer, trimmed_tokenizer, id_map)
+        measure_coverage(language.code, sentences, *plain, id_map)
         for language in languages
         if (sentences := shipped_sentences(language.code))
     ]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from langtrim.packager.models.tokenizer import special_token_ids, unpadded
+from langtrim.packager.models.tokenizer import special_token_ids, truncating
 from langtrim.packager.trim.tokenizer_remap import remap_tokenizer
 from langtrim.runtime.errors import InputError
 from langtrim.runtime.pairs import cut_lengths, encode_pairs
@@ -33,8 +33,7 @@ def test_pairs_get_the_original_template_and_truncation_remapped(
 
 
 def _check(original, trimmed, id_map, pairs, strategy, max_length, family) -> None:
-    reference = unpadded(original)
-    reference.enable_truncation(max_length, strategy=strategy)
+    reference = truncating(original, max_length, strategy)
     if strategy == "only_second":  # the original tokenizer refuses these too
         pairs = [
             (a, b) for a, b in pairs if len(original.encode(a, add_special_tokens=False).ids) < max_length - 4
