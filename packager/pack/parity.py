@@ -31,6 +31,7 @@ from langtrim.packager.pack.score_parity import (
     ScoreParity,
     measure_pairs,
     measure_tokens,
+    padded_batch,
     translation_sets,
     within_language_sets,
 )
@@ -184,12 +185,7 @@ def _torch_outputs(model, cut: Tokenizer, texts: Sequence[str], pooling: str, cl
     with torch.no_grad():
         for start in range(0, len(texts), _BATCH):
             encodings = cut.encode_batch(list(texts[start : start + _BATCH]))
-            width = max(len(e.ids) for e in encodings)
-            ids = torch.full((len(encodings), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(encodings), width), dtype=torch.long)
-            for row, encoding in enumerate(encodings):
-                ids[row, : len(encoding.ids)] = torch.tensor(encoding.ids)
-                mask[row, : len(encoding.ids)] = 1
+            ids, _, mask = padded_batch(encodings, pad_id)
             output = encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
             last = output.hidden_states[-1]
             pooled.append((output.logits if classifier else _pool(last, mask, pooling)).numpy())

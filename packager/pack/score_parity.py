@@ -114,6 +114,22 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
 
 
+def padded_batch(batch: Sequence[Any], pad_id: int, id_map: IdMap | None = None):
+    """Torch tensors (ids, token types, attention mask) of encodings padded on the right to the longest;
+    `id_map`: the encodings' original ids mapped to the trimmed model's."""
+    import torch
+
+    longest = max(len(e.ids) for e in batch)
+    ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for row, e in enumerate(batch):
+        ids[row, : len(e.ids)] = torch.tensor(e.ids if id_map is None else id_map.to_new(e.ids))
+        types[row, : len(e.ids)] = torch.tensor(e.type_ids)
+        mask[row, : len(e.ids)] = 1
+    return ids, types, mask
+
+
 def _logits(
     model: Any, encodings: Sequence[Any], pad_id: int, id_map: IdMap | None = None
 ) -> list[np.ndarray]:
@@ -128,14 +144,7 @@ def _logits(
     with torch.no_grad():
         for start in range(0, len(encodings), _BATCH):
             batch = encodings[start : start + _BATCH]
-            longest = max(len(e.ids) for e in batch)
-            ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
-            types = torch.zeros_like(ids)
-            mask = torch.zeros_like(ids)
-            for row, e in enumerate(batch):
-                ids[row, : len(e.ids)] = torch.tensor(e.ids if id_map is None else id_map.to_new(e.ids))
-                types[row, : len(e.ids)] = torch.tensor(e.type_ids)
-                mask[row, : len(e.ids)] = 1
+            ids, types, mask = padded_batch(batch, pad_id, id_map)
             extra = {"token_type_ids": types} if takes_types else {}
             logits = model(input_ids=ids, attention_mask=mask, **extra).logits.numpy()
             out += [
