@@ -203,6 +203,14 @@ _PEER_FILES = (
 )
 
 
+def _int8_file(folder: Path, config: str) -> str | None:
+    """The int8 graph sentence-transformers wrote in `folder`, relative to it. Its name carries the weights'
+    type, which depends on the config (`model_quint8_avx2.onnx`, `model_qint8_avx512_vnni.onnx`), so it is
+    found rather than spelt here."""
+    found = sorted((folder / "onnx").glob(f"model_*_{config}.onnx"))
+    return f"onnx/{found[0].name}" if found else None
+
+
 def peer_int8_dir(source: ModelSource, like: Path, work: Path) -> tuple[Path, str]:
     """The original model as users quantize it without langtrim: sentence-transformers exports it to ONNX
     (`backend="onnx"`) and quantizes it with `export_dynamic_quantized_onnx_model` (onnxruntime's dynamic
@@ -212,10 +220,9 @@ def peer_int8_dir(source: ModelSource, like: Path, work: Path) -> tuple[Path, st
     from langtrim.packager.pack.folder_formats import write_folder_files
 
     config = quantization_config_name()
-    onnx_file = f"onnx/model_qint8_{config}.onnx"
     out = work / f"peer-int8-{config}"
-    if (out / onnx_file).is_file():
-        return out, onnx_file
+    if built_file := _int8_file(out, config):
+        return out, built_file
     from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
 
     manifest = read_manifest(like, verify="size")
@@ -244,6 +251,9 @@ def peer_int8_dir(source: ModelSource, like: Path, work: Path) -> tuple[Path, st
             shutil.copytree(path, built / name)
         elif path.is_file():
             shutil.copy2(path, built / name)
+    onnx_file = _int8_file(staging, config)
+    if onnx_file is None:
+        raise FileNotFoundError(f"sentence-transformers wrote no onnx/model_*_{config}.onnx in {staging}")
     shutil.copy2(staging / onnx_file, built / onnx_file)
     shutil.rmtree(staging)
     shutil.rmtree(out, ignore_errors=True)

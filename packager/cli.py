@@ -151,7 +151,10 @@ ProbeLanguagesOpt = Annotated[
 ]
 MaxRetrievalDropOpt = Annotated[
     float,
-    typer.Option(help="Parity gate: most bitext-mining F1 points a language may lose, bundle vs original."),
+    typer.Option(
+        help="Parity gate: most bitext-mining F1 points a language may lose, bundle vs original (a larger"
+        " drop fails when it is beyond chance: sign test, p < 0.05)."
+    ),
 ]
 MinCosineOpt = Annotated[
     float, typer.Option(help="Parity gate: minimum mean cosine per language, bundle vs original.")

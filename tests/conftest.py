@@ -132,6 +132,24 @@ def model_dir(session_cache: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def trimmed_default(session_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """multilingual-e5-small trimmed to en,fr,de by the `langtrim trim` command, once per session."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("e5-en-fr-de") / "model"
+    command = [sys.executable, "-c", "from langtrim.packager.cli import main; main()"]
+    subprocess.run(
+        [*command, "trim", "-l", "en,fr,de", "--out", str(out), "--force"],
+        check=True,
+        env={**os.environ, "LANGTRIM_CACHE": str(session_cache)},
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
 def default_bundle(model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """(bundle, PackReport): the offline default model cut to en,fr,de and packed with every default, once."""
     from langtrim.packager.models.sources import ModelSource

@@ -36,11 +36,10 @@ def _packed(
 
 
 @pytest.fixture(scope="session")
-def e5_bundle(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The offline default (multilingual-e5-small) packed with pack's defaults for en,fr: int8, mean
-    pooling, normalised, prompts "query: " / "passage: "."""
-    source = ModelSource(model_dir, "multilingual-e5-small", "the offline default", is_default=True)
-    return _packed(tmp_path_factory, "e5-en-fr", source, "en,fr")
+def e5_bundle(default_bundle) -> Path:
+    """The session's default bundle (the offline multilingual-e5-small packed with pack's defaults for
+    en,fr,de: int8, mean pooling, normalised, prompts "query: " / "passage: "), not a pack of its own."""
+    return default_bundle[0]
 
 
 @pytest.fixture(scope="session")

@@ -16,14 +16,14 @@ def test_a_custom_model_gives_the_encoders_vectors(e5_bundle, texts, tmp_path) -
 
     manifest = json.loads((e5_bundle / "manifest.json").read_text())
     TextEmbedding.add_custom_model(
-        "langtrim/e5-en-fr",
+        "langtrim/e5-en-fr-de",
         pooling=PoolingType.MEAN if manifest["pooling"] == "mean" else PoolingType.CLS,
         normalization=manifest["normalize"],
-        sources=ModelSource(hf="langtrim/e5-en-fr"),  # never fetched: the files are local
+        sources=ModelSource(hf="langtrim/e5-en-fr-de"),  # never fetched: the files are local
         dim=384,
         model_file="model.onnx",
     )
-    model = TextEmbedding("langtrim/e5-en-fr", specific_model_path=str(e5_bundle), cache_dir=str(tmp_path))
+    model = TextEmbedding("langtrim/e5-en-fr-de", specific_model_path=str(e5_bundle), cache_dir=str(tmp_path))
     query = manifest["prompts"]["query"]
     vectors = list(model.embed([query + text for text in texts], batch_size=1))
 

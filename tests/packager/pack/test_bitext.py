@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from langtrim.packager.errors import SelectionError
-from langtrim.packager.pack.bitext import BitextScore, bitext_score, load_pairs, nearest, parse_eval_pairs
+from langtrim.packager.pack.bitext import (
+    BitextScore,
+    bitext_score,
+    gate_failure,
+    load_pairs,
+    nearest,
+    parse_eval_pairs,
+    sign_test,
+)
 from langtrim.packager.shipped_text import pair_languages, shipped_pairs, shipped_sentences
 from langtrim.runtime.errors import UsageError
 
@@ -71,6 +79,30 @@ def test_nearest_and_score_match_mtebs_own_bitext_mining() -> None:
     assert 20 < ours.f1 < 90  # a case with both hits and misses
     assert ours.f1 == pytest.approx(100 * theirs["f1"], abs=1e-3)
     assert ours.accuracy == pytest.approx(100 * theirs["accuracy"], abs=1e-3)
+
+
+def test_the_sign_test_is_the_binomial_tail() -> None:
+    from scipy.stats import binomtest
+
+    for lost, won in ((0, 0), (5, 0), (7, 2), (3, 4), (12, 2), (40, 25)):
+        expected = binomtest(lost, lost + won, 0.5, alternative="greater").pvalue if lost + won else 1.0
+        assert np.isclose(sign_test(lost, won), expected), (lost, won)
+
+
+def test_the_gate_fails_a_drop_beyond_its_points_and_beyond_chance_only() -> None:
+    original = BitextScore(f1=92.80, accuracy=94.4)
+    # 7 translations lost and 2 won of 500: 1 point, which a 1e-4 shift of the int8 scales can cause.
+    noisy = BitextScore(f1=91.73, accuracy=93.4)
+    assert gate_failure(original, noisy, lost=7, won=2, max_drop=1.0) is None
+    # 14 lost and 2 won: chance gives that with p = 0.002.
+    worse = BitextScore(f1=90.40, accuracy=91.8)
+    failure = gate_failure(original, worse, lost=14, won=2, max_drop=1.0)
+    assert (
+        failure
+        and "2.40 points below the original's 92.80" in failure
+        and "14 translations lost, 2 won" in failure
+    )
+    assert gate_failure(original, worse, lost=14, won=2, max_drop=3.0) is None  # within the gate's points
 
 
 def test_shipped_pairs_are_aligned_and_share_their_sides_with_the_parity_sentences() -> None:

@@ -20,7 +20,9 @@ def test_the_default_bundle_keeps_retrieval_in_its_languages_and_shows_the_cliff
     assert set(rows) == {"en", "fr", "de", "es", "ru", "zh"}
     for language in ("en", "fr", "de"):
         assert rows[language].gated and rows[language].pairs == 500
-        assert abs(rows[language].f1_drop) <= 0.5, rows[language]
+        # The gate passes, and the F1 is near the original's both ways: perturbing the int8 scales by 1e-4
+        # (or packing on another CPU) moves a few of the 500 sentences and F1 by up to ~1 point.
+        assert not rows[language].failures and abs(rows[language].f1_drop) <= 1.5, rows[language]
     russian = rows["ru"]
     assert not russian.gated and russian.original.f1 > 80 and russian.bundle.f1 < 20
     assert russian.unk_rate > 0.2 and russian.flagged_share >= 0.99

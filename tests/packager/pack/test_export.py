@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from functools import lru_cache
@@ -380,23 +379,6 @@ def test_weight_only_modes_without_onnx_ir_say_what_to_install(
 
 
 # ---------------------------------------------------------------- the trimmed default model (slow)
-
-
-@pytest.fixture(scope="session")
-def trimmed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """multilingual-e5-small trimmed to en,fr,de by `langtrim trim`, converted in a session cache."""
-    import os
-
-    cache = tmp_path_factory.mktemp("langtrim-cache")
-    out = tmp_path_factory.mktemp("e5-en-fr-de") / "model"
-    command = [sys.executable, "-c", "from langtrim.packager.cli import main; main()"]
-    subprocess.run(
-        [*command, "trim", "-l", "en,fr,de", "--out", str(out), "--force"],
-        check=True,
-        env={**os.environ, "LANGTRIM_CACHE": str(cache)},
-        capture_output=True,
-    )
-    return out
 
 
 @pytest.fixture(scope="session")
