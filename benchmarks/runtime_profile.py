@@ -2,7 +2,8 @@
 
 1. Steps: a fresh process per round does what `Encoder(bundle)` does, one step at a time (imports, manifest
    with sha256 check, tokenizer, onnxruntime session, first embedding), and records wall time, CPU time and
-   RSS / peak RSS (VmHWM) after each.
+   RSS / peak RSS (VmHWM) after each. Then, in one more process, what is resident after the first embedding,
+   by mapping (/proc/self/smaps), and what the tokenizer alone costs per node of its pieces' byte trie.
 2. Session options, each model in fresh processes: `Encoder`'s options, onnxruntime's defaults, and one
    option changed (CPU memory arena off, weight pre-packing off, graph optimisation level basic/extended).
    Session CPU time; peak RSS after load, after the first request, after batches of 32; CPU time of one
@@ -54,19 +55,66 @@ import langtrim.runtime; mark("import langtrim.runtime")
 import langtrim.runtime.encoder as encoder; mark("import langtrim.runtime.encoder")
 from pathlib import Path
 from langtrim.runtime.bundle import MODEL_FILE, read_manifest
-from langtrim.runtime.tokenizing import special_tokens_added
+from langtrim.runtime.pieces import PIECES_MODEL_FILE, PieceTokenizer
+from langtrim.runtime.tokenizing import load_tokenizer, special_tokens_added
 bundle = Path(sys.argv[1])
 manifest = read_manifest(bundle, verify="full"); mark("manifest + sha256 of every file")
-tokenizer, pad_id = encoder._load_tokenizer(bundle, manifest, "bundle"); mark("tokenizer")
+pieces, tokenizer = None, None
+if PIECES_MODEL_FILE in manifest.files:
+    pieces = PieceTokenizer.load(bundle, "bundle")
+    pad_id, specials = pieces.config.pad_id, pieces.special_per_text
+else:
+    tokenizer, pad_id = load_tokenizer(bundle, manifest.vocab.kept_size, "bundle")
+    specials = special_tokens_added(tokenizer)
+mark("tokenizer")
 session = encoder._create_session(bundle / MODEL_FILE, "bundle", 1); mark("onnxruntime session")
 types = encoder._check_graph(session, manifest, "bundle"); mark("graph check")
 loaded = encoder.Encoder.__new__(encoder.Encoder)
 loaded.directory, loaded.manifest, loaded._label, loaded._session = bundle, manifest, "bundle", session
-loaded._input_types, loaded._tokenizer, loaded._pad_id, loaded._id_lookup = types, tokenizer, pad_id, None
-loaded._special_per_text, loaded._coverage = special_tokens_added(tokenizer), None
+loaded._input_types, loaded._pieces, loaded._loaded_tokenizer = types, pieces, tokenizer
+loaded._pad_id, loaded._id_lookup, loaded._special_per_text, loaded._coverage = pad_id, None, specials, None
 loaded.embed(["query: The quick brown fox jumps over the lazy dog."]); mark("first embedding")
 import json
 print(json.dumps({"spawned": float(sys.argv[2]), "steps": steps}))
+"""
+
+RESIDENT = r"""
+import collections, json, re, sys
+from langtrim.runtime import Encoder
+encoder = Encoder(sys.argv[1], threads=1)
+encoder.embed(["query: The quick brown fox jumps over the lazy dog."])
+kinds = [("onnxruntime library", r"onnxruntime"), ("tokenizers library", r"tokenizers"),
+         ("numpy + OpenBLAS", r"numpy|openblas|gfortran|quadmath|_multiarray|_umath"),
+         ("OpenSSL (hashlib's sha256)", r"libcrypto|libssl|_hashlib"), ("Python", r"python"),
+         ("the model's weights file (mapped)", r"model\.onnx")]
+resident, kind = collections.Counter(), None
+with open("/proc/self/smaps") as smaps:
+    for line in smaps:
+        fields = line.split()
+        if re.match(r"[0-9a-f]+-[0-9a-f]+ ", line):
+            path = fields[5] if len(fields) > 5 and not fields[5].startswith("[stack") else ""
+            kind = "anonymous (heap: Python objects, tokenizer, pre-packed weights, arena)" if (
+                not path or path.startswith("[")) else next(
+                (name for name, pattern in kinds if re.search(pattern, path.rsplit("/", 1)[-1])), "other files")
+        elif fields[0] == "Rss:":
+            resident[kind] += int(fields[1]) * 1024 / 1e6
+print(json.dumps(dict(resident.most_common())))
+"""
+
+TOKENIZER_TRIE = r"""
+import json, sys
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS:")) * 1024 / 1e6
+import tokenizers
+before = rss()
+tokenizer = tokenizers.Tokenizer.from_file(sys.argv[1])
+grown = rss() - before
+model = json.load(open(sys.argv[1]))["model"]
+pieces = [piece for piece, _ in model["vocab"]] if model["type"] == "Unigram" else list(model["vocab"])
+prefixes = {piece.encode()[:end] for piece in pieces for end in range(1, len(piece.encode()) + 1)}
+print(json.dumps({"model": model["type"], "pieces": len(pieces), "trie_nodes": len(prefixes),
+                  "loaded_mb": grown, "bytes_per_node": grown * 1e6 / len(prefixes)}))
 """
 
 SESSION = r"""
@@ -335,6 +383,10 @@ def markdown(result: dict) -> str:
             for r in result["steps"]
         ),
     ]
+    resident = ["| mapping | resident, MB |", "|---|---:|"] + [
+        f"| {kind} | {mb:.1f} |" for kind, mb in result["resident"].items()
+    ]
+    trie = result["tokenizer_trie"]
     sessions = [
         "| model | options | session CPU, ms | peak RSS after load, MB | after 1st request | after batches "
         "| 16 tokens, CPU ms | 128 tokens, CPU ms | 32 x 40 tokens, CPU ms |",
@@ -376,6 +428,12 @@ def markdown(result: dict) -> str:
         "thread. CPU time is the process's (all threads), steadier than wall time on a shared machine.",
         "## Encoder(bundle) step by step",
         "\n".join(steps),
+        "## Resident memory after the first request, by mapping (/proc/self/smaps, one process)",
+        "\n".join(resident),
+        f"The tokenizer alone ({trie['model']}, {trie['pieces']:,} pieces) grows a process by "
+        f"{trie['loaded_mb']:.1f} MB: {trie['bytes_per_node']:.0f} bytes per node of the byte trie its pieces "
+        f"make ({trie['trie_nodes']:,} nodes, one per distinct prefix), tokenizers' Unigram model builds with "
+        "a std HashMap in every node.",
         "## onnxruntime session options",
         "\n".join(sessions),
         f"RSS after importing numpy and onnxruntime, before the session: {result['sessions'][0]['imports_mb']:.1f} MB.",
@@ -423,6 +481,8 @@ def main() -> None:
             "machine": machine(),
             "versions": versions(),
             "steps": step_profile(args.bundle, args.rounds),
+            "resident": _fresh(RESIDENT, str(args.bundle)),
+            "tokenizer_trie": _fresh(TOKENIZER_TRIE, str(args.bundle / "tokenizer.json")),
             "sessions": session_profile(models, args.rounds),
             "operators": operator_profile({k: v for k, v in models.items() if k != _ONE_FILE}, folder),
             "skip_layer_norm": _fresh(SKIP_LAYER_NORM),

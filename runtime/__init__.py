@@ -1,4 +1,4 @@
-"""langtrim's serve-time package: loads a bundle with onnxruntime, tokenizers and numpy only.
+"""langtrim's serve-time package: loads a bundle with onnxruntime, tokenizers, sentencepiece and numpy only.
 
 Nothing here may import torch or transformers; the packager depends on this package, never the reverse.
 `Encoder` is imported on first use: it pulls in onnxruntime (~0.2 s), which the packager's commands, which

@@ -31,7 +31,7 @@ import json
 import re
 import unicodedata
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,28 +169,26 @@ class CoverageCheck:
         )
         return cls(thresholds, unknown_id, dropped)
 
-    def with_tokenizer(self, tokenizer: Tokenizer) -> "CoverageCheck":
-        """This check with the foreign-script lookup of `tokenizer`'s pieces (one pass over the vocabulary)."""
+    def with_vocab(self, vocab: Callable[[], Mapping[str, int]]) -> "CoverageCheck":
+        """This check with the foreign-script lookup of the pieces `vocab()` gives (piece -> id; one pass over
+        the vocabulary, read only when the thresholds name scripts)."""
         if self.thresholds.scripts is None:
             return self
-        foreign = foreign_pieces(tokenizer, set(self.thresholds.scripts))
+        foreign = foreign_pieces(vocab(), set(self.thresholds.scripts))
         return CoverageCheck(self.thresholds, self.unknown_id, self._dropped, foreign)
 
-    def measure(self, tokenizer: Tokenizer, texts: Sequence[str]) -> list[TextCoverage]:
-        """One record per text, in order; `tokenizer` is the bundle's (no truncation, no padding)."""
-        # One text at a time: encode_batch's thread pool, started while onnxruntime's threads still spin after
-        # a run (as in a server), took ~15x longer for 32 sentences on 2 cores (benchmarks/coverage_detection.py).
-        encodings = [tokenizer.encode(text, add_special_tokens=False) for text in texts]
+    def measure(self, ids: Sequence[Sequence[int]], texts: Sequence[str]) -> list[TextCoverage]:
+        """One record per text, in order; `ids` are the texts' ids without special tokens (`plain_ids`)."""
         words = [words_of(text) for text in texts]
         dropped_counts = self._dropped_counts(words)
         limit_unknown, limit_words = self.thresholds.max_unknown_share, self.thresholds.max_dropped_word_share
         records = []
-        for encoding, text_words, dropped in zip(encodings, words, dropped_counts, strict=True):
-            pieces = len(encoding.ids)
-            unknown_share = encoding.ids.count(self.unknown_id) / pieces if pieces else 0.0
+        for text_ids, text_words, dropped in zip(ids, words, dropped_counts, strict=True):
+            pieces = len(text_ids)
+            unknown_share = list(text_ids).count(self.unknown_id) / pieces if pieces else 0.0
             foreign_share = None
             if self._foreign is not None:
-                foreign_share = float(self._foreign[encoding.ids].sum()) / pieces if pieces else 0.0
+                foreign_share = float(self._foreign[list(text_ids)].sum()) / pieces if pieces else 0.0
             word_share = None if dropped is None else (dropped / len(text_words) if text_words else 0.0)
             covered = unknown_share + (foreign_share or 0.0) <= limit_unknown and (
                 word_share is None or limit_words is None or word_share <= limit_words
@@ -216,9 +214,15 @@ class CoverageCheck:
         return [int(n) for n in counts]
 
 
-def foreign_pieces(tokenizer: Tokenizer, scripts: set[str]) -> np.ndarray:
+def plain_ids(tokenizer: Tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """Each text's ids without special tokens, not truncated, by `tokenizer` (no truncation, no padding)."""
+    # One text at a time: encode_batch's thread pool, started while onnxruntime's threads still spin after
+    # a run (as in a server), took ~15x longer for 32 sentences on 2 cores (benchmarks/coverage_detection.py).
+    return [tokenizer.encode(text, add_special_tokens=False).ids for text in texts]
+
+
+def foreign_pieces(vocab: Mapping[str, int], scripts: set[str]) -> np.ndarray:
     """[vocabulary size] bool: the pieces with letters, every one of a script outside `scripts`."""
-    vocab = tokenizer.get_vocab(with_added_tokens=False)
     foreign = np.zeros(max(vocab.values(), default=-1) + 1, dtype=bool)
     for piece, token_id in vocab.items():
         letters = [c for c in piece if c.isalpha()]

@@ -1,10 +1,10 @@
-"""Serve a bundle on CPU: tokenize, run the ONNX graph, pool, normalise. onnxruntime, tokenizers, numpy only.
+"""Serve a bundle on CPU: tokenize, run the ONNX graph, pool, normalise. No torch: onnxruntime, tokenizers,
+sentencepiece and numpy only.
 
 The steps are small functions (`mean_pool`, `cls_pool`, `l2_normalize`, `softmax`) so each can be tested
 alone; `Encoder` only wires them to a bundle.
 """
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,12 +18,9 @@ from tokenizers import Encoding, Tokenizer
 
 from langtrim.runtime.bundle import (
     FEATURE_EXTRACTION,
-    HF_SPECIAL_TOKENS_FILE,
-    HF_TOKENIZER_CONFIG_FILE,
     MODEL_FILE,
     TEXT_CLASSIFICATION,
     TOKEN_CLASSIFICATION,
-    TOKENIZER_FILE,
     DigestCheck,
     Manifest,
     PairTruncation,
@@ -31,11 +28,12 @@ from langtrim.runtime.bundle import (
     read_id_map,
     read_manifest,
 )
-from langtrim.runtime.coverage import CoverageCheck, TextCoverage
+from langtrim.runtime.coverage import CoverageCheck, TextCoverage, plain_ids
 from langtrim.runtime.entities import Entity, cut_encodings, group_simple
 from langtrim.runtime.errors import BundleError, InputError
 from langtrim.runtime.pairs import TextPair, check_strategy, encode_items, is_pair, sigmoid
-from langtrim.runtime.tokenizing import encode_each, special_tokens_added
+from langtrim.runtime.pieces import PIECES_MODEL_FILE, PieceTokenizer
+from langtrim.runtime.tokenizing import encode_each, load_tokenizer, special_tokens_added
 
 logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
@@ -152,8 +150,19 @@ class Encoder:
             )
         try:
             # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
-            self._tokenizer, self._pad_id = _load_tokenizer(self.directory, self.manifest, self._label)
-            self._special_per_text = special_tokens_added(self._tokenizer)
+            # A Unigram bundle packed with sentencepiece's copy of its pieces runs on that (langtrim.runtime.
+            # pieces: the same ids in a fifth of the memory); tokenizers then loads only for what needs it.
+            self._pieces: PieceTokenizer | None = None
+            self._loaded_tokenizer: Tokenizer | None = None
+            if PIECES_MODEL_FILE in self.manifest.files:
+                self._pieces = PieceTokenizer.load(self.directory, self._label)
+                self._pad_id, self._special_per_text = (
+                    self._pieces.config.pad_id,
+                    self._pieces.special_per_text,
+                )
+            else:
+                self._pad_id = self._load_tokenizer()
+                self._special_per_text = special_tokens_added(self._tokenizer)
             self._session = _create_session(self.directory / MODEL_FILE, self._label, threads)
             self._input_types = _check_graph(self._session, self.manifest, self._label)
         finally:
@@ -171,6 +180,34 @@ class Encoder:
         if self._id_lookup is None:
             self._id_lookup = read_id_map(self.directory, self.manifest)
         return self._id_lookup
+
+    @property
+    def _tokenizer(self) -> Tokenizer:
+        """The bundle's tokenizers tokenizer: loaded with the Encoder, or on first use when `_pieces` runs the
+        texts (offsets, text pairs and decoding need it; two threads racing here both load it, either wins)."""
+        if self._loaded_tokenizer is None:
+            self._load_tokenizer()
+        assert self._loaded_tokenizer is not None
+        return self._loaded_tokenizer
+
+    def _load_tokenizer(self) -> int:
+        """Load the tokenizer into `_loaded_tokenizer`; its pad id."""
+        self._loaded_tokenizer, pad_id = load_tokenizer(
+            self.directory, self.manifest.vocab.kept_size, self._label
+        )
+        return pad_id
+
+    def _plain_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's ids without special tokens, not truncated."""
+        if self._pieces is not None:
+            return [self._pieces.ids(text) for text in texts]
+        return plain_ids(self._tokenizer, texts)
+
+    def _vocab(self) -> Mapping[str, int]:
+        """Piece -> id of the model's vocabulary (added tokens that are no pieces left out)."""
+        if self._pieces is not None:
+            return self._pieces.vocab()
+        return self._tokenizer.get_vocab(with_added_tokens=False)
 
     def __repr__(self) -> str:
         return f"Encoder({self._label!r}, task={self.manifest.task!r}, languages={list(self.manifest.languages)})"
@@ -332,8 +369,8 @@ class Encoder:
         items = _check_texts(texts)
         if self._coverage is None:
             check = CoverageCheck.load(self.directory, self.manifest, self._label)
-            self._coverage = check.with_tokenizer(self._tokenizer)
-        return self._coverage.measure(self._tokenizer, items)
+            self._coverage = check.with_vocab(self._vocab)
+        return self._coverage.measure(self._plain_ids(items), items)
 
     def tokenize(
         self,
@@ -451,6 +488,13 @@ class Encoder:
         """
         room = self.manifest.max_length - self._special_per_text
         ids, lengths = [], []
+        if self._pieces is not None:
+            for plain in self._plain_ids(texts):
+                lengths.append(len(plain) + self._special_per_text)
+                if len(plain) > room:  # Encoding.truncate without a stride: a slice at that end
+                    plain = plain[:room] if truncation == "right" else plain[len(plain) - room :]
+                ids.append(np.asarray(self._pieces.with_special_tokens(plain), dtype=np.int64))
+            return Tokenized(ids, lengths)
         for encoding in encode_each(self._tokenizer, texts, add_special_tokens=False):
             lengths.append(len(encoding.ids) + self._special_per_text)
             if len(encoding.ids) > room:
@@ -627,50 +671,6 @@ def _check_graph(session: onnxruntime.InferenceSession, manifest: Manifest, labe
             f"bundle {label!r}: the model has {classes} logits but the manifest {len(manifest.labels)} labels"
         )
     return {name: _INTEGER_TYPES[kind] for name, kind in inputs.items()}
-
-
-def _load_tokenizer(directory: Path, manifest: Manifest, label: str) -> tuple[Tokenizer, int]:
-    """The bundle's tokenizer, neither truncating nor padding (the Encoder does both), and its pad id."""
-    try:
-        tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-    except Exception as error:  # tokenizers raises a plain Exception for unreadable files
-        raise BundleError(
-            f"bundle {label!r}: {TOKENIZER_FILE} cannot be loaded ({error}); re-run langtrim pack"
-        ) from None
-    # Ids are dense from 0, so the vocabulary has kept_size tokens exactly when the last id exists and the
-    # next does not. get_vocab_size(with_added_tokens=True) would build the whole vocabulary map (~6 ms for
-    # 33k tokens, 0.4 s for 250k) to count it.
-    kept = manifest.vocab.kept_size
-    if tokenizer.id_to_token(kept - 1) is None or tokenizer.id_to_token(kept) is not None:
-        size = tokenizer.get_vocab_size(with_added_tokens=True)
-        raise BundleError(
-            f"bundle {label!r}: {TOKENIZER_FILE} has {size} tokens but the manifest says "
-            f"{manifest.vocab.kept_size}; re-run langtrim pack"
-        )
-    pad_token = _pad_token(directory, tokenizer)
-    pad_id = tokenizer.token_to_id(pad_token) if pad_token is not None else None
-    if pad_token is None or pad_id is None:
-        raise BundleError(
-            f"bundle {label!r}: no pad token found in {HF_TOKENIZER_CONFIG_FILE}, {HF_SPECIAL_TOKENS_FILE} "
-            f"or {TOKENIZER_FILE}; re-run langtrim pack"
-        )
-    tokenizer.no_truncation()  # Encoder cuts texts itself, at either end (_tokenize)
-    tokenizer.no_padding()  # Encoder pads each run of similar-length texts itself (length_runs)
-    return tokenizer, pad_id
-
-
-def _pad_token(directory: Path, tokenizer: Tokenizer) -> str | None:
-    """tokenizer_config.json's pad_token (the Hugging Face contract), else the other places it may be."""
-    for name in (HF_TOKENIZER_CONFIG_FILE, HF_SPECIAL_TOKENS_FILE):
-        path = directory / name
-        if path.is_file():
-            pad = json.loads(path.read_text(encoding="utf-8")).get("pad_token")
-            if isinstance(pad, Mapping):  # an AddedToken: {"content": "[PAD]", ...}
-                pad = pad.get("content")
-            if isinstance(pad, str) and pad:
-                return pad
-    padding = tokenizer.padding
-    return None if padding is None else str(padding["pad_token"])
 
 
 # --- input checks --------------------------------------------------------------------------------------------

@@ -25,7 +25,14 @@ from langtrim.packager.selection.fallback import writing_scripts
 from langtrim.packager.selection.languages import get_language
 from langtrim.packager.shipped_text import TATOEBA_CREDIT, shipped_pairs
 from langtrim.runtime import bundle
-from langtrim.runtime.coverage import WORD, WORDS_FILE, CoverageCheck, CoverageThresholds, word_hash
+from langtrim.runtime.coverage import (
+    WORD,
+    WORDS_FILE,
+    CoverageCheck,
+    CoverageThresholds,
+    plain_ids,
+    word_hash,
+)
 
 # Share of the calibration sentences each threshold leaves covered.
 CALIBRATION_QUANTILE = 0.995
@@ -117,8 +124,10 @@ def calibrate_coverage(
     texts, source = calibration_texts(languages, eval_texts)
     scripts = tuple(writing_scripts(s for code in languages for s in get_language(code).scripts))
     measuring = CoverageThresholds(1.0, 1.0, unknown_id, WORDS_FILE, scripts)
-    check = CoverageCheck(measuring, unknown_id, words).with_tokenizer(trimmed)
-    records = {language: check.measure(trimmed, sentences) for language, sentences in texts.items()}
+    vocab = lambda: trimmed.get_vocab(with_added_tokens=False)  # noqa: E731
+    ids = {language: plain_ids(trimmed, sentences) for language, sentences in texts.items()}
+    check = CoverageCheck(measuring, unknown_id, words).with_vocab(vocab)
+    records = {language: check.measure(ids[language], sentences) for language, sentences in texts.items()}
     every = [record for found in records.values() for record in found]
     thresholds = CoverageThresholds(
         max_unknown_share=_threshold(
@@ -131,9 +140,9 @@ def calibrate_coverage(
         words_file=WORDS_FILE,
         scripts=scripts,
     )
-    final = CoverageCheck(thresholds, unknown_id, words).with_tokenizer(trimmed)
+    final = CoverageCheck(thresholds, unknown_id, words).with_vocab(vocab)
     flagged = {
-        language: float(np.mean([not r.covered for r in final.measure(trimmed, sentences)]))
+        language: float(np.mean([not r.covered for r in final.measure(ids[language], sentences)]))
         for language, sentences in texts.items()
     }
     calibration = CoverageCalibration(

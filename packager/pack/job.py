@@ -19,6 +19,7 @@ from langtrim.packager.pack.coverage_check import CoverageCalibration, calibrate
 from langtrim.packager.pack.folder_formats import write_folder_files
 from langtrim.packager.pack.heads import head_task, labels_of, pair_truncation_of
 from langtrim.packager.pack.parity import GateFailure, Gates, ParityReport, measure_parity, write_parity
+from langtrim.packager.pack.piece_tokenizer import write_piece_tokenizer
 from langtrim.packager.pack.quantize import VariantSettings
 from langtrim.packager.selection.choose import SelectionSettings
 from langtrim.packager.selection.languages import Language
@@ -190,6 +191,8 @@ def run_pack(
                 calibration_ids=calibration,
             )
             _write_hf_files(staging, trimmed_dir, config, max_length)
+            id_map = json.loads((staging / bundle.ID_MAP_FILE).read_text())
+            progress(write_piece_tokenizer(staging, len(id_map["kept_original_ids"]), eval_texts))
             write_folder_files(
                 staging,
                 task=exported.task,  # type: ignore[arg-type]
@@ -200,7 +203,6 @@ def run_pack(
                 dimension=int(config[architecture(config).hidden_key]),
             )
             labels = labels_of(config)
-            id_map = json.loads((staging / bundle.ID_MAP_FILE).read_text())
             manifest = bundle.write_manifest(
                 staging,
                 source=_source_record(report, source_dir),

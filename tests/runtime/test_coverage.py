@@ -14,6 +14,7 @@ from langtrim.runtime.coverage import (
     DEFAULT_MAX_UNKNOWN_SHARE,
     CoverageCheck,
     CoverageThresholds,
+    plain_ids,
     word_hash,
     words_of,
 )
@@ -66,7 +67,8 @@ def test_the_dropped_word_share_counts_words_the_trim_dropped(uncalibrated: Path
     unknown = tokenizer.token_to_id("[UNK]")
     dropped = np.unique(np.array([word_hash("violin"), word_hash("orchestra")], dtype=np.uint32))
     check = CoverageCheck(CoverageThresholds(1.0, 0.3, unknown, "words.npy"), unknown, dropped)
-    kept, half, none = check.measure(tokenizer, ["the cat sat", "Violin and orchestra: the rest", "12 34"])
+    texts = ["the cat sat", "Violin and orchestra: the rest", "12 34"]
+    kept, half, none = check.measure(plain_ids(tokenizer, texts), texts)
     assert kept.dropped_word_share == 0.0 and kept.covered
     assert half.dropped_word_share == pytest.approx(2 / 5) and not half.covered
     assert none.words == 0 and none.dropped_word_share == 0.0 and none.covered
@@ -105,8 +107,12 @@ def test_pieces_of_a_script_outside_the_bundles_count_with_the_unknown_ones() ->
     tokenizer.no_padding()  # as the Encoder's
     unknown = tokenizer.token_to_id("[UNK]")
     thresholds = CoverageThresholds(0.05, None, unknown, None, scripts=("LATIN",))
-    check = CoverageCheck(thresholds, unknown, None).with_tokenizer(tokenizer)
-    english, russian = check.measure(tokenizer, ["I do not know what you want from me.", RUSSIAN])
+    check = CoverageCheck(thresholds, unknown, None).with_vocab(
+        lambda: tokenizer.get_vocab(with_added_tokens=False)
+    )
+    texts = ["I do not know what you want from me.", RUSSIAN]
+    english, russian = check.measure(plain_ids(tokenizer, texts), texts)
     assert english.covered and english.foreign_share == 0.0
     assert russian.unknown_share == 0.0 and russian.foreign_share > 0.5 and not russian.covered
-    assert CoverageCheck(thresholds, unknown, None).measure(tokenizer, [RUSSIAN])[0].foreign_share is None
+    unchecked = CoverageCheck(thresholds, unknown, None).measure(plain_ids(tokenizer, [RUSSIAN]), [RUSSIAN])
+    assert unchecked[0].foreign_share is None

@@ -1,4 +1,4 @@
-"""The runtime serves a bundle with onnxruntime, tokenizers and numpy only: no torch, no network.
+"""The runtime serves a bundle with onnxruntime, tokenizers, sentencepiece and numpy only: no torch, no network.
 
 Each check runs in a fresh interpreter, since this test session has long imported torch itself.
 """
@@ -79,4 +79,6 @@ def test_runtime_source_imports_no_build_time_package(module: Path) -> None:
     imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     bad = [name for name in imported if any(name == f or name.startswith(f"{f}.") for f in FORBIDDEN)]
-    assert not bad, f"{module.name} imports {bad}: the runtime may use only onnxruntime, tokenizers and numpy"
+    assert not bad, (
+        f"{module.name} imports {bad}: the runtime may use only onnxruntime, tokenizers, sentencepiece and numpy"
+    )
