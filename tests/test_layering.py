@@ -3,7 +3,7 @@
 Every import counts, also those inside functions and under TYPE_CHECKING: a function-level import hides a
 cycle from Python, not from a reader. The rule, from the bottom up:
 
-    runtime: errors, version < bundle, tokenizing, pairs, entities < coverage, encoder < the package < server
+    runtime: errors, version < bundle, tokenizing, pieces, pairs, entities < coverage, encoder < the package < server
     packager: errors, outputs, shipped_text < models < selection < counting < trim < pack < bench
               < report, container, cli
 
@@ -24,6 +24,7 @@ LAYERS = (
     ("langtrim.runtime.version", 0),
     ("langtrim.runtime.bundle", 1),
     ("langtrim.runtime.tokenizing", 1),
+    ("langtrim.runtime.pieces", 1),
     ("langtrim.runtime.pairs", 1),
     ("langtrim.runtime.entities", 1),
     ("langtrim.runtime.coverage", 2),
