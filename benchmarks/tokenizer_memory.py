@@ -131,7 +131,8 @@ def markdown(result: dict) -> str:
         "\n\n".join(
             [
                 f"# Tokenizer memory: {result['bundle']}",
-                f"`{result['command']}`; {result['machine']['cpu']}, {result['machine']['logical_cores']} cores; "
+                f"`{result['command']}`; {result['machine']['cpu']} ({', '.join(result['machine']['cpu_flags'])}), "
+                f"{result['machine']['logical_cores']} cores; "
                 f"tokenizers {result['versions']['tokenizers']}, sentencepiece {result['versions']['sentencepiece']}. "
                 f"Medians of {result['rounds']} fresh processes; {texts:,} texts (held-out Tatoeba and edge cases), "
                 "encoded one by one, ids without special tokens.",
