@@ -151,7 +151,7 @@ class Encoder:
         try:
             # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).
             # A Unigram bundle packed with sentencepiece's copy of its pieces runs on that (langtrim.runtime.
-            # pieces: the same ids in a fifth of the memory); tokenizers then loads only for what needs it.
+            # pieces: the same ids in a third of the memory); tokenizers then loads only for what needs it.
             self._pieces: PieceTokenizer | None = None
             self._loaded_tokenizer: Tokenizer | None = None
             if PIECES_MODEL_FILE in self.manifest.files:
