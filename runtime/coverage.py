@@ -183,12 +183,12 @@ class CoverageCheck:
         dropped_counts = self._dropped_counts(words)
         limit_unknown, limit_words = self.thresholds.max_unknown_share, self.thresholds.max_dropped_word_share
         records = []
-        for text_ids, text_words, dropped in zip(ids, words, dropped_counts, strict=True):
+        for text_ids, text_words, dropped in zip(map(list, ids), words, dropped_counts, strict=True):
             pieces = len(text_ids)
-            unknown_share = list(text_ids).count(self.unknown_id) / pieces if pieces else 0.0
+            unknown_share = text_ids.count(self.unknown_id) / pieces if pieces else 0.0
             foreign_share = None
             if self._foreign is not None:
-                foreign_share = float(self._foreign[list(text_ids)].sum()) / pieces if pieces else 0.0
+                foreign_share = float(self._foreign[text_ids].sum()) / pieces if pieces else 0.0
             word_share = None if dropped is None else (dropped / len(text_words) if text_words else 0.0)
             covered = unknown_share + (foreign_share or 0.0) <= limit_unknown and (
                 word_share is None or limit_words is None or word_share <= limit_words
