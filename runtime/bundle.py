@@ -364,10 +364,20 @@ def describe_files(directory: Path) -> dict[str, FileEntry]:
 
 
 def file_sha256(*paths: Path) -> str:
-    """sha256 (lowercase hex) of the files' bytes, one file after the other, read in chunks."""
+    """sha256 (lowercase hex) of the files' bytes, one file after the other, read in chunks.
+
+    The files are read without readahead (POSIX_FADV_RANDOM, where the OS has it). A load hashes the
+    weights before onnxruntime maps them, so when the page cache was cold this read decides its layout:
+    readahead fills it with large folios, and the kernel then maps a whole folio (up to megabytes) for each
+    embedding row a request reads, where base pages map only 64 KB around it: most of the weights file's
+    share of resident memory after the first request (benchmarks/runtime_profile.py, RESIDENT). Hashing
+    from the page cache costs the same either way.
+    """
     digest = hashlib.sha256()
     for path in paths:
         with path.open("rb") as stream:
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
             while chunk := stream.read(_HASH_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()

@@ -29,7 +29,7 @@ from langtrim.packager.errors import BenchError
 from langtrim.packager.outputs import directory_bytes
 from langtrim.packager.pack.quantize import onnx_bytes
 from langtrim.packager.shipped_text import shipped_sentences
-from langtrim.runtime.bundle import MODEL_FILE, read_manifest
+from langtrim.runtime.bundle import MODEL_FILE, read_manifest, regular_files
 from langtrim.runtime.errors import UsageError
 
 # The figures each process reports, in table order; "lower" says which direction is better.
@@ -235,6 +235,19 @@ def _child_plan(engine: Engine, threads: int, texts: BenchTexts, warmup: int, ve
     }
 
 
+def evict_from_page_cache(path: Path) -> None:
+    """Ask the OS to drop the cached pages of every file under `path` (a no-op where it cannot)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    os.sync()  # dirty pages stay cached until written back
+    for file in regular_files(path).values():
+        descriptor = os.open(file, os.O_RDONLY)
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
+
+
 def run_child(plan: Mapping[str, Any], timeout: float = 900.0) -> dict[str, Any]:
     """Measure once in a fresh interpreter; the clock starts just before the process is spawned."""
     import time
@@ -333,6 +346,10 @@ def measure(
 
     `warmup_processes` unrecorded rounds first (bytecode compiled, model files in the page cache), so the
     cold start measured is a process start with the files on a warm disk, as for a restarted worker.
+    Before them every engine's files leave the page cache, so each engine's own first load reads them in,
+    as after a deployment: how a file entered the cache decides how much of it a mapping makes resident
+    (see `langtrim.runtime.bundle.file_sha256`), and files this run has just written would otherwise
+    count as the writer left them.
     """
     if repeats < 1:
         raise UsageError(f"repeats must be at least 1, got {repeats}")
@@ -340,6 +357,8 @@ def measure(
     if len(set(labels)) != len(labels):
         raise UsageError(f"engine labels must be unique, got {labels}")
     runs = {(engine.label, n): Run(engine.label, n) for engine in engines for n in threads}
+    for engine in engines:
+        evict_from_page_cache(Path(engine.path))
     for round_number in range(-warmup_processes, repeats):
         for engine in engines:
             for n in threads:

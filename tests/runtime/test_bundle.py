@@ -4,6 +4,7 @@ Bundles here are real: tests/support/bundles.py builds a tiny random-weight BERT
 tokenizer, exported to ONNX with optimum.
 """
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -69,6 +70,19 @@ def test_manifest_lists_every_file_with_size_and_sha256(bert: TinyBundle) -> Non
     model = bert.path / MODEL_FILE
     assert files[MODEL_FILE].size == model.stat().st_size
     assert files[MODEL_FILE].sha256 == file_sha256(model)
+
+
+def test_file_sha256_is_the_digest_of_the_files_bytes_one_after_the_other(tmp_path: Path) -> None:
+    """Checked against hashlib on the joined bytes, across read chunks (the files are read without readahead,
+    which must not change what is read)."""
+    rng = np.random.default_rng(0)
+    parts = [rng.bytes(size) for size in (0, 1, 3 * (1 << 18) + 7)]
+    paths = []
+    for number, part in enumerate(parts):
+        paths.append(tmp_path / f"part{number}")
+        paths[-1].write_bytes(part)
+    assert file_sha256(*paths) == hashlib.sha256(b"".join(parts)).hexdigest()
+    assert file_sha256(paths[2]) != file_sha256(paths[2], paths[1]), "every file's bytes count"
 
 
 def test_manifest_json_is_plain_readable_json(bert: TinyBundle) -> None:

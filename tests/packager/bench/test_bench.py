@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,43 @@ def test_engines_with_the_same_label_are_refused(e5_tokenizer) -> None:
     twice = [_engine("bundle", "onnx", 40), _engine("bundle", "onnx", 40)]
     with pytest.raises(UsageError, match="labels must be unique"):
         measure(twice, texts)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="the OS has no posix_fadvise")
+def test_every_engines_files_leave_the_page_cache_before_its_first_process(
+    e5_tokenizer, tmp_path: Path, monkeypatch
+) -> None:
+    """Each engine's own first load must read its files in: the order of events is what is checked."""
+    import langtrim.packager.bench.measure as harness
+
+    folders = [tmp_path / "bundle", tmp_path / "original"]
+    for folder in folders:
+        (folder / "sub").mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"weights")
+        (folder / "sub" / "tokenizer.json").write_text("{}")
+        (folder / ".staging").write_text("not part of the model")
+    events: list[tuple[str, object]] = []
+    real_fadvise = os.posix_fadvise
+
+    def fadvise(descriptor: int, offset: int, length: int, advice: int) -> None:
+        events.append(("drop", Path(os.readlink(f"/proc/self/fd/{descriptor}")).relative_to(tmp_path)))
+        assert (offset, length, advice) == (0, 0, os.POSIX_FADV_DONTNEED)
+        real_fadvise(descriptor, offset, length, advice)
+
+    def child(plan: dict) -> dict:
+        events.append(("process", Path(plan["path"]).name))
+        raise BenchError("enough: the first process is what this test is about")
+
+    monkeypatch.setattr(harness.os, "posix_fadvise", fadvise)
+    monkeypatch.setattr(harness, "run_child", child)
+    engines = [replace(_engine(f.name, "onnx", 1), path=str(f)) for f in folders]
+    with pytest.raises(BenchError, match="enough"):
+        measure(engines, bench_texts(e5_tokenizer, ["en"], short=2, long=1, batches=1))
+    dropped = sorted(str(what) for kind, what in events if kind == "drop")
+    assert dropped == sorted(
+        f"{f.name}/{name}" for f in folders for name in ("model.onnx", "sub/tokenizer.json")
+    )
+    assert events[-1] == ("process", "bundle") and len(events) == len(dropped) + 1
 
 
 def test_a_failing_measurement_process_names_the_engine(tmp_path: Path) -> None:
@@ -327,7 +365,6 @@ def test_langtrim_bench_measures_a_bundle_against_its_source(
 def test_read_all_weights_makes_pytorchs_memory_mapped_weights_resident(tiny_models, mbert_tokenizer) -> None:
     """safetensors are memory-mapped: a lazy PyTorch engine never reads the embedding rows no text touched,
     so its memory hides most of the vocabulary; `read_all_weights` counts the whole model, as the paper did."""
-    from dataclasses import replace
 
     from langtrim.packager.bench.measure import _child_plan, torch_engine
 
