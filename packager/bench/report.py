@@ -196,7 +196,8 @@ def markdown(results: Results) -> str:
     parts = [
         f"# Side by side: {settings['source']}, {','.join(settings['languages'])}",
         f"`{settings['command']}` ({settings['mode']} mode, {results['created']}). "
-        f"{machine['cpu']}, {machine['logical_cores']} logical cores, {machine['memory_gb']} GB; "
+        f"{machine['cpu']}, {machine['logical_cores']} logical cores, {machine['memory_gb']} GB, CPU flags "
+        f"{' '.join(machine.get('cpu_flags') or ['unknown'])}; "
         f"{machine['platform']}, Python {machine['python']}; "
         + ", ".join(f"{name} {value}" for name, value in versions.items())
         + ".",
@@ -208,7 +209,8 @@ def markdown(results: Results) -> str:
         f"{', '.join(texts['languages'])}, prompt {settings['prompt']!r}, identical for every engine. "
         "Disk: every file of the model directory or bundle (MB = 10^6 bytes). Peak RSS: the process's "
         "high-water mark (VmHWM). Cold start: from spawning the process to the first embedding, imports "
-        f"included, model files in the page cache. Runtime bundles load with verify={settings['verify']!r}.",
+        "included, model files in the page cache (evicted before the warm-up round, so each engine's own "
+        f"first load read them in). Runtime bundles load with verify={settings['verify']!r}.",
     ]
     for n in threads:
         parts += [f"## Side by side, {n} thread{'s' if n > 1 else ''}", side_by_side_table(results, n)]
