@@ -33,7 +33,7 @@ from langtrim.runtime.entities import Entity, cut_encodings, group_simple
 from langtrim.runtime.errors import BundleError, InputError
 from langtrim.runtime.pairs import TextPair, check_strategy, encode_items, is_pair, sigmoid
 from langtrim.runtime.pieces import PIECES_MODEL_FILE, PieceTokenizer
-from langtrim.runtime.tokenizing import encode_each, load_tokenizer, special_tokens_added
+from langtrim.runtime.tokenizing import check_unicode, encode_each, load_tokenizer, special_tokens_added
 
 logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
@@ -302,6 +302,7 @@ class Encoder:
             )
         if not isinstance(query, str):
             raise InputError(f"query is {type(query).__name__}, not str")
+        check_unicode(query, "query")
         tokenized = self.tokenize([(query, text) for text in _check_texts(texts)], truncation=truncation)
         scores = self.outputs(tokenized.ids, type_ids=tokenized.type_ids, batch_size=batch_size, logits=True)
         return scores[:, 0] if raw_scores else sigmoid(scores[:, 0])
@@ -694,6 +695,7 @@ def _check_texts(texts: object) -> list[str]:
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise InputError(f"texts[{i}] is {type(item).__name__}, not str: every text must be a string")
+        check_unicode(item, f"texts[{i}]")
     return cast(list[str], items)
 
 

@@ -15,7 +15,7 @@ from tokenizers import Tokenizer
 
 from langtrim.runtime.bundle import PAIR_TRUNCATIONS, PairTruncation
 from langtrim.runtime.errors import InputError
-from langtrim.runtime.tokenizing import encode_each, special_tokens_added
+from langtrim.runtime.tokenizing import check_unicode, encode_each, special_tokens_added
 
 TextPair = tuple[str, str]
 
@@ -114,6 +114,9 @@ def encode_items(
     """Ids, full lengths and token types of a batch of pairs and single texts (TEI's /predict takes both),
     in order: pairs by `encode_pairs`, single texts by `singles` (the Encoder's own tokenization)."""
     at = [i for i, item in enumerate(items) if is_pair(item)]
+    for i in at:
+        for side_index, text in enumerate(cast(Sequence[str], items[i])):
+            check_unicode(text, f"texts[{i}][{side_index}]")
     single_at = [i for i in range(len(items)) if not is_pair(items[i])]
     ids, types, lengths = encode_pairs(
         tokenizer, check_pairs([items[i] for i in at], "texts"), max_length, strategy, side

@@ -17,11 +17,25 @@ from pathlib import Path
 from tokenizers import Encoding, Tokenizer
 
 from langtrim.runtime.bundle import HF_SPECIAL_TOKENS_FILE, HF_TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
-from langtrim.runtime.errors import BundleError
+from langtrim.runtime.errors import BundleError, InputError
 
 # Up to this many texts are encoded on the caller's thread: as fast as the pool at 32 on 2 cores, and a
 # 64-text window's tokenization is small next to its run even when more cores would share it.
 CALLER_THREAD_TEXTS = 64
+
+
+def check_unicode(text: str, name: str) -> str:
+    """`text`, if it is Unicode a tokenizer can read: a lone surrogate (U+D800-U+DFFF, which JSON escapes
+    and Python's surrogateescape decoding let into a str) is no character and has no UTF-8 encoding."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InputError(
+                f"{name} holds a lone surrogate (U+{ord(text[error.start]):04X} at character {error.start}), "
+                "which is not text: send valid Unicode (decode bytes with errors='replace')"
+            ) from None
+    return text
 
 
 def load_tokenizer(directory: Path, kept_size: int, label: str) -> tuple[Tokenizer, int]:

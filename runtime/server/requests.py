@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
+from langtrim.runtime.errors import InputError
 from langtrim.runtime.server.limits import EMPTY, ApiError, ServerLimits
 from langtrim.runtime.server.schemas import Texts
+from langtrim.runtime.tokenizing import check_unicode
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _TEXT_FIELDS = ("inputs", "input")  # what the request models call their texts
@@ -96,12 +98,9 @@ def parse_body(model: type[_Model], data: Any, limits: ServerLimits) -> _Model:
 def encodable(value: str, field: str) -> str:
     """`value` if it is valid Unicode (JSON escapes can smuggle in a lone surrogate, which cannot be sent back)."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(
-            422, "invalid request", f"{field} holds a lone surrogate (\\ud800-\\udfff): send valid Unicode"
-        ) from None
-    return value
+        return check_unicode(value, field)
+    except InputError as error:
+        raise ApiError(422, "invalid request", str(error)) from None
 
 
 def check_count(field: str, count: int, limits: ServerLimits) -> None:

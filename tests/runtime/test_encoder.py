@@ -391,6 +391,15 @@ def test_embed_ids_bad_input_is_named(encoder: Encoder, original_ids: object, me
         encoder.embed_ids(original_ids)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("call", ["embed", "tokenize", "encodings", "coverage"])
+def test_a_lone_surrogate_is_named_not_a_unicode_traceback(encoder: Encoder, call: str) -> None:
+    """JSON's "\\ud800" and surrogateescape decoding make strs no tokenizer can read."""
+    texts = ["fine", "caf\u00e9 ok", "bad \udc80 byte"]
+    with pytest.raises(InputError, match=r"texts\[2\] holds a lone surrogate \(U\+DC80 at character 4\)"):
+        getattr(encoder, call)(texts)
+    assert encoder.embed(texts[:2]).shape[0] == 2, "valid non-ASCII text still passes"
+
+
 # --- classify -------------------------------------------------------------------------------------------
 
 

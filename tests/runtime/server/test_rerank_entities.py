@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from langtrim.runtime import Encoder
+from langtrim.runtime import Encoder, InputError
 from langtrim.runtime.server import create_app
 from tests.support.server import LIMITS, ready
 from tests.support.task_models import pack_task_bundle
@@ -54,6 +54,14 @@ def test_rerank_refuses_empty_texts_and_long_pairs_unless_truncated(reranker, se
     assert reranker.post("/rerank", json={"query": "q", "texts": [long], "truncate": True}).status_code == 200
     no_room = reranker.post("/rerank", json={"query": long, "texts": ["b"], "truncate": True})
     assert no_room.status_code == 422 and "shorten the query" in no_room.json()["error"]
+
+
+def test_a_lone_surrogate_in_a_query_or_a_pair_is_named(reranker_bundle) -> None:
+    encoder = Encoder(reranker_bundle)
+    with pytest.raises(InputError, match=r"query holds a lone surrogate \(U\+D800"):
+        encoder.rerank("q \ud800", ["b"])
+    with pytest.raises(InputError, match=r"texts\[1\]\[1\] holds a lone surrogate"):
+        encoder.probabilities([("a", "b"), ("a", "\udfff")])  # type: ignore[list-item]
 
 
 def test_predict_takes_pairs_on_a_pair_bundle(reranker, reranker_bundle) -> None:
