@@ -24,6 +24,7 @@ may add manifest fields within the same format version; readers ignore fields th
 reader must understand bumps `FORMAT_VERSION`.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -376,11 +377,17 @@ def file_sha256(*paths: Path) -> str:
     digest = hashlib.sha256()
     for path in paths:
         with path.open("rb") as stream:
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
+            _advise_no_readahead(stream.fileno())
             while chunk := stream.read(_HASH_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _advise_no_readahead(descriptor: int) -> None:
+    """Advice only: where the OS or the file system has no such advice, the file is read as usual."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_RANDOM)
 
 
 def graph_io_names(model_path: Path) -> tuple[list[str], list[str]]:

@@ -244,6 +244,8 @@ def evict_from_page_cache(path: Path) -> None:
         descriptor = os.open(file, os.O_RDONLY)
         try:
             os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:  # a file system without the advice: its files stay cached, as they were
+            pass
         finally:
             os.close(descriptor)
 

@@ -6,6 +6,7 @@ tokenizer, exported to ONNX with optimum.
 
 import hashlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,6 +84,18 @@ def test_file_sha256_is_the_digest_of_the_files_bytes_one_after_the_other(tmp_pa
         paths[-1].write_bytes(part)
     assert file_sha256(*paths) == hashlib.sha256(b"".join(parts)).hexdigest()
     assert file_sha256(paths[2]) != file_sha256(paths[2], paths[1]), "every file's bytes count"
+
+
+def test_a_file_system_without_the_readahead_advice_still_verifies(bundle_copy: Path, monkeypatch) -> None:
+    def refuse(*args: object) -> None:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "posix_fadvise", refuse, raising=False)
+    assert read_manifest(bundle_copy, verify="full").files
+    data = (bundle_copy / MODEL_FILE).read_bytes()
+    (bundle_copy / MODEL_FILE).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(BundleError, match="changed after packing"):
+        read_manifest(bundle_copy, verify="full")
 
 
 def test_manifest_json_is_plain_readable_json(bert: TinyBundle) -> None:
