@@ -25,16 +25,13 @@ def is_pair(item: object) -> bool:
     return isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(text, str) for text in item)
 
 
-def check_pairs(items: Sequence[object], name: str = "pairs") -> list[TextPair]:
-    """The items as (first, second) tuples; InputError naming the first item that is not a pair of texts."""
+def checked_pairs(items: Sequence[object], at: Sequence[int]) -> list[TextPair]:
+    """The items at positions `at` (each one `is_pair` accepted) as (first, second) tuples, each text
+    checked to be valid Unicode and named by its place in `items`."""
     pairs = []
-    for i, item in enumerate(items):
-        if not is_pair(item):
-            raise InputError(
-                f"{name}[{i}] is {type(item).__name__}, not a pair of texts: give each pair as (first, second)"
-            )
-        first, second = cast(Sequence[str], item)
-        pairs.append((first, second))
+    for i in at:
+        first, second = cast(Sequence[str], items[i])
+        pairs.append((check_unicode(first, f"texts[{i}][0]"), check_unicode(second, f"texts[{i}][1]")))
     return pairs
 
 
@@ -114,13 +111,8 @@ def encode_items(
     """Ids, full lengths and token types of a batch of pairs and single texts (TEI's /predict takes both),
     in order: pairs by `encode_pairs`, single texts by `singles` (the Encoder's own tokenization)."""
     at = [i for i, item in enumerate(items) if is_pair(item)]
-    for i in at:
-        for side_index, text in enumerate(cast(Sequence[str], items[i])):
-            check_unicode(text, f"texts[{i}][{side_index}]")
     single_at = [i for i in range(len(items)) if not is_pair(items[i])]
-    ids, types, lengths = encode_pairs(
-        tokenizer, check_pairs([items[i] for i in at], "texts"), max_length, strategy, side
-    )
+    ids, types, lengths = encode_pairs(tokenizer, checked_pairs(items, at), max_length, strategy, side)
     if single_at:
         single_ids, single_lengths = singles([items[i] for i in single_at])
         ids, lengths = ids + single_ids, lengths + single_lengths
