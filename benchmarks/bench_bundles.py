@@ -31,7 +31,7 @@ from langtrim.packager.selection.languages import parse_languages
 from langtrim.packager.shipped_text import shipped_sentences
 from langtrim.packager.trim.job import ID_MAP_FILE, REPORT_FILE, SizeFigures, TrimReport, run_trim
 from langtrim.packager.trim.tokenizer_remap import IdMap
-from langtrim.runtime.bundle import read_manifest
+from langtrim.runtime.bundle import FORMAT_VERSION, read_manifest
 from langtrim.runtime.errors import BundleError
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ def _is_built(bundle: Path, languages: Sequence[str], variant: VariantSettings) 
         (
             bundle / "model.onnx.data"
         ).is_file()  # bundles of an older pack kept their weights inside model.onnx
+        and manifest.format_version == FORMAT_VERSION  # as this pack writes them (format 1: sha256 digests)
         and list(manifest.languages) == list(languages)
         and manifest.quantization.mode == variant.quantize
         and manifest.quantization.embeddings == variant.embeddings

@@ -1,7 +1,7 @@
 """Where a bundle's cold start, memory and request time go, and what onnxruntime's options change.
 
 1. Steps: a fresh process per round does what `Encoder(bundle)` does, one step at a time (imports, manifest
-   with sha256 check, tokenizer, onnxruntime session, first embedding), and records wall time, CPU time and
+   with the digest check, tokenizer, onnxruntime session, first embedding), and records wall time, CPU time and
    RSS / peak RSS (VmHWM) after each. Then, in one more process, what is resident after the first embedding,
    by mapping (/proc/self/smaps), and what the tokenizer alone costs per node of its pieces' byte trie.
 2. Session options, each model in fresh processes: `Encoder`'s options, onnxruntime's defaults, and one
@@ -59,7 +59,7 @@ from langtrim.runtime.bundle import MODEL_FILE, read_manifest
 from langtrim.runtime.pieces import PIECES_MODEL_FILE, PieceTokenizer
 from langtrim.runtime.tokenizing import load_tokenizer, special_tokens_added
 bundle = Path(sys.argv[1])
-manifest = read_manifest(bundle, verify="full"); mark("manifest + sha256 of every file")
+manifest = read_manifest(bundle, verify="full"); mark("manifest + digest of every file")
 pieces, tokenizer = None, None
 if PIECES_MODEL_FILE in manifest.files:
     pieces = PieceTokenizer.load(bundle, "bundle")
@@ -86,7 +86,7 @@ encoder = Encoder(sys.argv[1], threads=1)
 encoder.embed(["query: The quick brown fox jumps over the lazy dog."])
 kinds = [("onnxruntime library", r"onnxruntime"), ("tokenizers library", r"tokenizers"),
          ("numpy + OpenBLAS", r"numpy|openblas|gfortran|quadmath|_multiarray|_umath"),
-         ("OpenSSL (hashlib's sha256)", r"libcrypto|libssl|_hashlib"), ("Python", r"python"),
+         ("OpenSSL (hashlib)", r"libcrypto|libssl|_hashlib"), ("Python", r"python"),
          ("the model's weights file (mapped)", r"model\.onnx")]
 resident, kind = collections.Counter(), None
 with open("/proc/self/smaps") as smaps:

@@ -631,7 +631,7 @@ def inspect(
 ) -> None:
     """Verify a bundle; print its manifest, parity and digest.
 
-    Checks every file's sha256 and that no file is unlisted, then prints the manifest, the parity figures
+    Checks every file's digest and that no file is unlisted, then prints the manifest, the parity figures
     per language and the digest; --json adds the full parity report (parity.json) as "parity_report".
     Pin the digest where you deploy (langtrim serve --bundle-digest, Encoder(..., expected_digest=...)): a
     bundle changed after packing then refuses to load.
@@ -642,7 +642,7 @@ def inspect(
     manifest = read_manifest(bundle, verify="full")
     digest = bundle_digest(bundle)
     if json_output:
-        # parity.json is one of the files the manifest lists, so read_manifest has just checked its sha256.
+        # parity.json is one of the files the manifest lists, so read_manifest has just checked its digest.
         parity_file = bundle / PARITY_FILE
         parity_report = json.loads(parity_file.read_text("utf-8")) if PARITY_FILE in manifest.files else None
         everything = {"digest": digest, **manifest_to_json(manifest), "parity_report": parity_report}

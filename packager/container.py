@@ -80,7 +80,7 @@ def build_container(
 ) -> ContainerBuild:
     """Build image `tag` serving `bundle`; the tool's output goes to this process's stdout and stderr.
 
-    The bundle is verified first (every file's sha256), so a corrupt bundle fails here and not in the
+    The bundle is verified first (every file's digest), so a corrupt bundle fails here and not in the
     container. LangtrimError if the build fails.
     """
     manifest = read_manifest(bundle, verify="full")

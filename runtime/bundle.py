@@ -1,8 +1,8 @@
-"""Bundle format v1: the one contract between `langtrim pack` (writes) and the runtime (reads).
+"""Bundle format v2: the one contract between `langtrim pack` (writes) and the runtime (reads).
 
 A bundle is a directory:
 
-    manifest.json            what the bundle is (`Manifest`), and size + sha256 of every other file
+    manifest.json            what the bundle is (`Manifest`), and size + digest of every other file
     model.onnx               the trimmed (and maybe quantized) graph
     model.onnx.data          its weights (ONNX external data, which onnxruntime maps from the file)
     tokenizer.json           the trimmed tokenizer (new ids)
@@ -21,11 +21,11 @@ A bundle is a directory:
 Any other file the packager adds (vocab.txt, ...) is listed and verified like these.
 Everything here is explicit JSON: no pickle, nothing that runs code when a bundle is read. A newer langtrim
 may add manifest fields within the same format version; readers ignore fields they do not know. A change a
-reader must understand bumps `FORMAT_VERSION`.
+reader must understand bumps `FORMAT_VERSION`: format 2 lists each file's BLAKE2b-256 digest where format 1
+listed its sha256 (see `FILE_DIGEST`); this langtrim reads both.
 """
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -39,7 +39,12 @@ import numpy as np
 from langtrim.runtime.errors import BundleError
 from langtrim.runtime.version import langtrim_version
 
-FORMAT_VERSION = 1  # the format this langtrim writes, and the newest it reads
+try:  # CPython's own BLAKE2, which hashlib.blake2b is: importing hashlib would also load OpenSSL (see FILE_DIGEST)
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # another Python
+    from hashlib import blake2b as _blake2b
+
+FORMAT_VERSION = 2  # the format this langtrim writes, and the newest it reads
 OLDEST_READABLE_FORMAT = 1
 
 MANIFEST_FILE = "manifest.json"
@@ -55,7 +60,7 @@ ST_MODULES_FILE = "modules.json"
 ST_POOLING_FILE = "1_Pooling/config.json"
 ST_CONFIG_FILE = "config_sentence_transformers.json"
 ST_MODEL_CONFIG_FILE = "sentence_bert_config.json"
-# Files every v1 bundle has besides the manifest; write_manifest refuses a directory without them.
+# Files every bundle has besides the manifest; write_manifest refuses a directory without them.
 REQUIRED_FILES = (
     MODEL_FILE,
     TOKENIZER_FILE,
@@ -79,7 +84,14 @@ TASKS: tuple[str, ...] = get_args(Task)
 POOLINGS: tuple[str, ...] = get_args(Pooling)
 _VERIFY_MODES: tuple[str, ...] = get_args(Verify)
 _HASH_CHUNK = 1 << 18
-DIGEST_PREFIX = "sha256:"
+# The digest of every file, and of the manifest (the bundle digest). Not sha256, which format 1 used: Python's
+# sha256 is OpenSSL's, and importing hashlib costs a serving process 3.6 MB of resident memory (~4% of it;
+# benchmarks/runtime_profile.py) for OpenSSL's initialisation, while BLAKE2b is built into Python. Where the
+# CPU has SHA extensions BLAKE2b hashes ~40% slower (840 against 1,400 MB/s), which the Encoder hides: it
+# hashes on a thread while the session loads (DigestCheck). sha256 stays for format-1 bundles and old pins.
+FILE_DIGEST = "blake2b-256"
+DIGEST_ALGORITHMS = (FILE_DIGEST, "sha256")
+_FORMAT_1_DIGEST = "sha256"
 _REPACK = "re-run langtrim pack"
 
 
@@ -115,8 +127,11 @@ class Quantization:
 
 @dataclass(frozen=True)
 class FileEntry:
+    """One file of the bundle; in manifest.json `{"size": ..., "<algorithm>": "<digest>"}`."""
+
     size: int  # bytes
-    sha256: str  # lowercase hex
+    digest: str  # lowercase hex
+    algorithm: str = FILE_DIGEST  # one of DIGEST_ALGORITHMS: "sha256" in format-1 bundles
 
 
 @dataclass(frozen=True)
@@ -141,7 +156,7 @@ class Manifest:
     prompts: Mapping[str, str]  # prompt name -> prefix, e.g. {"query": "query: "}; may be empty
     labels: tuple[str, ...]  # class names in logit order (the classification tasks); empty otherwise
     parity: Mapping[str, Any] | None  # summary of the parity check, with a boolean "passed"; None before it
-    files: Mapping[str, FileEntry]  # every file but the manifest: relative posix path -> size and sha256
+    files: Mapping[str, FileEntry]  # every file but the manifest: relative posix path -> size and digest
     # text-classification bundles that take text pairs (rerankers, NLI): how a long pair is cut. None: the
     # model classifies single texts. Absent from bundles packed before pairs were served (read as None).
     pair_truncation: PairTruncation | None = None
@@ -240,8 +255,10 @@ def _seal(root: Path, manifest: Manifest) -> Manifest:
     Validating the JSON text about to be written (not the dataclass) means a packager bug fails here, not
     at load time, and the returned Manifest equals what `read_manifest` will return.
     """
+    # The files' digests are this format's, so the manifest is too (record_parity on an older bundle).
+    current = replace(manifest, format_version=FORMAT_VERSION, files=describe_files(root))
     text = json.dumps(
-        manifest_to_json(replace(manifest, files=describe_files(root))),
+        manifest_to_json(current),
         indent=2,
         ensure_ascii=False,
         allow_nan=False,
@@ -252,14 +269,15 @@ def _seal(root: Path, manifest: Manifest) -> Manifest:
     return checked
 
 
-def bundle_digest(directory: str | os.PathLike[str]) -> str:
-    """The bundle's digest, "sha256:" + the sha256 of manifest.json's bytes.
+def bundle_digest(directory: str | os.PathLike[str], algorithm: str = FILE_DIGEST) -> str:
+    """The bundle's digest, "blake2b-256:" + the BLAKE2b-256 of manifest.json's bytes.
 
-    The manifest holds the size and sha256 of every other file, so this one value covers the whole bundle.
+    The manifest holds the size and digest of every other file, so this one value covers the whole bundle.
     Nothing inside a bundle can vouch for itself: a deployment pins the digest `langtrim inspect` prints
     (`read_manifest(..., expected_digest=...)`, `langtrim serve --bundle-digest`) to refuse any change.
+    A "sha256:" pin (what langtrim printed before format 2) is still checked, with sha256.
     """
-    return DIGEST_PREFIX + file_sha256(Path(directory) / MANIFEST_FILE)
+    return f"{algorithm}:" + file_digest(Path(directory) / MANIFEST_FILE, algorithm=algorithm)
 
 
 def read_manifest(
@@ -268,14 +286,12 @@ def read_manifest(
     """Read and validate a bundle's manifest; raise BundleError naming the file or field at fault.
 
     `verify` decides how the listed files are checked:
-    - "full" (default): each exists, has the listed size and the listed sha256. Catches corruption and
-      tampering. Hashing costs 20-30 ms per 30 MB from the page cache (measured with `file_sha256` on a
-      30 MB file, median of 7: 20 ms idle, 29 ms under load; 2-core AMD EPYC VM with SHA extensions,
-      Python 3.11), more from a cold disk. Creating the onnxruntime session of a 28 MB int8 model took
-      80-290 ms on the same machine, so "full" is the default; the Encoder hashes while it loads
-      (`DigestCheck`).
+    - "full" (default): each exists, has the listed size and the listed digest. Catches corruption and
+      tampering. Hashing costs ~40 ms per 35 MB from the page cache (BLAKE2b-256, `file_digest`), more
+      from a cold disk; creating the onnxruntime session takes longer, and the Encoder hashes while it
+      loads (`DigestCheck`), so "full" is the default.
     - "size": each exists and has the listed size; catches truncated and missing files, not a changed
-      byte (an `Encoder` loaded so logs a warning saying it). The fast path for a process that loads a
+      byte (an `Encoder` loaded so warns that it does). The fast path for a process that loads a
       bundle it verified before (e.g. many workers).
     - "none": read the manifest only, for tools that only show what a bundle is.
     With "full" and "size", a file in the bundle that the manifest does not list is refused too.
@@ -312,17 +328,24 @@ def read_manifest(
 
 
 def _check_digest(root: Path, label: str, expected: str) -> None:
-    hex_part = expected.removeprefix(DIGEST_PREFIX)
-    if not expected.startswith(DIGEST_PREFIX) or len(hex_part) != 64 or hex_part.strip("0123456789abcdef"):
+    algorithm, _, hex_part = expected.partition(":")
+    if algorithm not in DIGEST_ALGORITHMS or not _is_hex_digest(hex_part):
         raise BundleError(
-            f"{expected!r} is not a bundle digest: pin the sha256:<64 hex digits> that `langtrim inspect` prints"
+            f"{expected!r} is not a bundle digest: pin the {FILE_DIGEST}:<64 hex digits> that `langtrim inspect` "
+            "prints"
         )
-    found = bundle_digest(root)
+    found = bundle_digest(root, algorithm)
     if found != expected:
+        shown = len(algorithm) + 13
         raise BundleError(
-            f"bundle {label!r} has digest {found[:19]}… but {expected[:19]}… was pinned: it was changed after "
-            "packing, or pin the digest `langtrim inspect` prints for the bundle you mean to serve"
+            f"bundle {label!r} has digest {found[:shown]}… but {expected[:shown]}… was pinned: it was changed "
+            "after packing, or pin the digest `langtrim inspect` prints for the bundle you mean to serve"
         )
+
+
+def _is_hex_digest(value: object) -> bool:
+    """64 lowercase hex digits: a 256-bit digest as every algorithm here writes it."""
+    return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
 
 
 def _check_positions(root: Path, label: str, manifest: Manifest) -> None:
@@ -340,8 +363,11 @@ def _check_positions(root: Path, label: str, manifest: Manifest) -> None:
 
 
 def manifest_to_json(manifest: Manifest) -> dict[str, Any]:
-    """The JSON object of manifest.json: the dataclasses' fields, nested, in declaration order."""
-    return asdict(manifest)
+    """The JSON object of manifest.json: the dataclasses' fields, nested, in declaration order; a file entry
+    names its digest's algorithm as its key (see `FileEntry`)."""
+    data = asdict(manifest)
+    data["files"] = {name: {"size": e.size, e.algorithm: e.digest} for name, e in manifest.files.items()}
+    return data
 
 
 def regular_files(directory: Path) -> dict[str, Path]:
@@ -356,16 +382,17 @@ def regular_files(directory: Path) -> dict[str, Path]:
 
 
 def describe_files(directory: Path) -> dict[str, FileEntry]:
-    """Size and sha256 of every file under `directory` except the manifest and dotfiles, sorted by path."""
+    """Size and digest of every file under `directory` except the manifest and dotfiles, sorted by path."""
     return {
-        relative: FileEntry(size=path.stat().st_size, sha256=file_sha256(path))
+        relative: FileEntry(size=path.stat().st_size, digest=file_digest(path))
         for relative, path in regular_files(directory).items()
         if relative != MANIFEST_FILE
     }
 
 
-def file_sha256(*paths: Path) -> str:
-    """sha256 (lowercase hex) of the files' bytes, one file after the other, read in chunks.
+def file_digest(*paths: Path, algorithm: str = FILE_DIGEST) -> str:
+    """The digest (lowercase hex) of the files' bytes, one file after the other, read in chunks into one
+    buffer (a new chunk each read would leave the hashing thread's allocator holding them).
 
     The files are read without readahead (POSIX_FADV_RANDOM, where the OS has it). A load hashes the
     weights before onnxruntime maps them, so when the page cache was cold this read decides its layout:
@@ -374,13 +401,25 @@ def file_sha256(*paths: Path) -> str:
     share of resident memory after the first request (benchmarks/runtime_profile.py, RESIDENT). Hashing
     from the page cache costs the same either way.
     """
-    digest = hashlib.sha256()
+    digest = _new_digest(algorithm)
+    buffer = bytearray(_HASH_CHUNK)
+    view = memoryview(buffer)
     for path in paths:
-        with path.open("rb") as stream:
+        with path.open("rb", buffering=0) as stream:
             _advise_no_readahead(stream.fileno())
-            while chunk := stream.read(_HASH_CHUNK):
-                digest.update(chunk)
+            while read := stream.readinto(buffer):
+                digest.update(view[:read])
     return digest.hexdigest()
+
+
+def _new_digest(algorithm: str) -> Any:
+    if algorithm == FILE_DIGEST:
+        return _blake2b(digest_size=32)
+    if algorithm == _FORMAT_1_DIGEST:
+        import hashlib  # here: only format-1 bundles, sha256 pins and the packager pay for OpenSSL
+
+        return hashlib.sha256()
+    raise ValueError(f"digest algorithm must be one of {', '.join(DIGEST_ALGORITHMS)}, got {algorithm!r}")
 
 
 def _advise_no_readahead(descriptor: int) -> None:
@@ -622,6 +661,7 @@ def _coverage(top: _Fields) -> dict[str, Any] | None:
 
 def _files(top: _Fields) -> dict[str, FileEntry]:
     listed = top.obj("files")
+    algorithm = _FORMAT_1_DIGEST if top.data["format_version"] == 1 else FILE_DIGEST
     entries: dict[str, FileEntry] = {}
     for name in listed.data:
         relative = PurePosixPath(name)
@@ -630,11 +670,8 @@ def _files(top: _Fields) -> dict[str, FileEntry]:
         entry = listed.obj(name)
         entries[name] = FileEntry(
             size=entry.integer("size", 0),
-            sha256=entry._get(
-                "sha256",
-                lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v),
-                "64 lowercase hex digits",
-            ),
+            digest=entry._get(algorithm, _is_hex_digest, "64 lowercase hex digits"),
+            algorithm=algorithm,
         )
     unlisted = [name for name in REQUIRED_FILES if name not in entries]
     if unlisted:
@@ -666,18 +703,19 @@ def _verify_files(root: Path, label: str, manifest: Manifest, *, full: bool) -> 
 
 def _verify_digests(root: Path, label: str, manifest: Manifest) -> None:
     for name, entry in manifest.files.items():
-        if (digest := file_sha256(root / name)) != entry.sha256:
+        if (digest := file_digest(root / name, algorithm=entry.algorithm)) != entry.digest:
             raise BundleError(
-                f"bundle {label!r}: {name} has sha256 {digest[:12]}… but the manifest says {entry.sha256[:12]}…: "
+                f"bundle {label!r}: {name} has {entry.algorithm} {digest[:12]}… but the manifest says "
+                f"{entry.digest[:12]}…: "
                 f"the file is corrupt or was changed after packing; {_REPACK}"
             )
 
 
 class DigestCheck:
-    """The sha256 checks of verify="full" on a thread of their own, started once the cheap checks passed
+    """The digest checks of verify="full" on a thread of their own, started once the cheap checks passed
     (`read_manifest(verify="size")`), while the caller loads the files; `wait` raises what they found.
 
-    hashlib and onnxruntime's session creation both release the GIL, so on two cores or more a load costs
+    Python's hashing and onnxruntime's session creation both release the GIL, so on two cores or more a load costs
     the longer of the two instead of their sum (measured in docs/results.md). Nothing may be served before
     `wait` returns.
     """

@@ -5,8 +5,8 @@ The steps are small functions (`mean_pool`, `cls_pool`, `l2_normalize`, `softmax
 alone; `Encoder` only wires them to a bundle.
 """
 
-import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,6 @@ from langtrim.runtime.pairs import TextPair, check_strategy, encode_items, is_pa
 from langtrim.runtime.pieces import PIECES_MODEL_FILE, PieceTokenizer
 from langtrim.runtime.tokenizing import check_unicode, encode_each, load_tokenizer, special_tokens_added
 
-logger = logging.getLogger(__name__)
 # The inputs langtrim knows how to fill; a graph that declares any other cannot be served.
 KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _Item = TypeVar("_Item")
@@ -143,10 +142,13 @@ class Encoder:
             self.directory, verify="size" if verify == "full" else verify, expected_digest=expected_digest
         )
         digests = DigestCheck(self.directory, self._label, self.manifest) if verify == "full" else None
-        if verify == "size":  # the packager's own reads of a bundle it just wrote stay quiet
-            logger.warning(
-                "bundle %r loaded with verify='size': a changed byte in a file of the right size goes unnoticed",
-                self._label,
+        if (
+            verify == "size"
+        ):  # a caller's choice it can change: a warning, not a log line (and no logging import)
+            warnings.warn(
+                f"bundle {self._label!r} loaded with verify='size': a changed byte in a file of the right size "
+                "goes unnoticed",
+                stacklevel=2,
             )
         try:
             # The tokenizer first: the memory its loading frees is then reused by the session (a lower peak RSS).

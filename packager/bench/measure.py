@@ -350,7 +350,7 @@ def measure(
     cold start measured is a process start with the files on a warm disk, as for a restarted worker.
     Before them every engine's files leave the page cache, so each engine's own first load reads them in,
     as after a deployment: how a file entered the cache decides how much of it a mapping makes resident
-    (see `langtrim.runtime.bundle.file_sha256`), and files this run has just written would otherwise
+    (see `langtrim.runtime.bundle.file_digest`), and files this run has just written would otherwise
     count as the writer left them.
     """
     if repeats < 1:

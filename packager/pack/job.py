@@ -1,5 +1,5 @@
 """`langtrim pack` as a library call: trim (unless given a trimmed directory), export to ONNX, optimize,
-quantize, and write a bundle (format v1, see `langtrim.runtime.bundle`) atomically."""
+quantize, and write a bundle (format v2, see `langtrim.runtime.bundle`) atomically."""
 
 import json
 import shutil
@@ -71,7 +71,9 @@ def _max_length(config: dict[str, Any], tokenizer_config: dict[str, Any]) -> int
 def _source_record(report: TrimReport, source_dir: Path) -> bundle.SourceModel:
     provenance = _read_json(source_dir / PROVENANCE_FILE)
     revision = source_dir.name if source_dir.parent.name == "snapshots" else None  # a hub snapshot
-    sha256 = provenance.get("weights_sha256") or bundle.file_sha256(*sorted(source_dir.glob("*.safetensors")))
+    sha256 = provenance.get("weights_sha256") or bundle.file_digest(
+        *sorted(source_dir.glob("*.safetensors")), algorithm="sha256"
+    )
     return bundle.SourceModel(report.model, report.model_description, revision=revision, sha256=str(sha256))
 
 

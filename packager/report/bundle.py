@@ -73,10 +73,13 @@ def print_manifest(manifest: "Manifest", digest: str, console: Console) -> None:
     else:
         _print_manifest_parity(manifest.parity, console)
     console.print(_coverage_line(manifest.coverage))
-    files = new_table(f"{len(manifest.files)} files, each sha256 checked", "file", "size", "sha256 (start)")
+    algorithms = sorted({entry.algorithm for entry in manifest.files.values()})
+    files = new_table(
+        f"{len(manifest.files)} files, each {', '.join(algorithms)} checked", "file", "size", "digest (start)"
+    )
     files.columns[-1].justify = "left"
     for name, entry in manifest.files.items():
-        files.add_row(name, fmt_bytes(entry.size), entry.sha256[:12])
+        files.add_row(name, fmt_bytes(entry.size), entry.digest[:12])
     console.print(files)
     # On a line of its own and never wrapped, so it can be copied whole into a deployment's pin.
     console.print("bundle digest, to pin with langtrim serve --bundle-digest:")

@@ -296,7 +296,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI app serving `bundle_dir`. Raises BundleError now if it is not a readable bundle.
 
-    The model loads (with full sha256 verification) in the background once the app starts (its lifespan),
+    The model loads (with every file's digest checked) in the background once the app starts (its lifespan),
     then runs one warm-up inference; until then /health and the inference routes answer 503. `threads` is
     onnxruntime's intra-op thread count (None: one per core). `batching=False` runs each request alone.
     `bundle_digest` (see `bundle.bundle_digest`) refuses any bundle but the one pinned. `api_key`: every

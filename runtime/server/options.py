@@ -122,7 +122,7 @@ OPTIONS = (
     ),
     Option(
         "bundle_digest",
-        "serve only the bundle with this digest (sha256:..., as `langtrim inspect` prints)",
+        "serve only the bundle with this digest (blake2b-256:..., as `langtrim inspect` prints)",
     ),
     Option("api_key", "require Authorization: Bearer KEY on every route but /health"),
     Option(

@@ -1,4 +1,4 @@
-"""Bundle format v1: what write_manifest records, and how read_manifest refuses a bad bundle.
+"""Bundle format v2: what write_manifest records, and how read_manifest refuses a bad bundle.
 
 Bundles here are real: tests/support/bundles.py builds a tiny random-weight BERT with a real WordPiece
 tokenizer, exported to ONNX with optimum.
@@ -7,6 +7,8 @@ tokenizer, exported to ONNX with optimum.
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,13 +17,14 @@ import pytest
 
 from langtrim.runtime import FORMAT_VERSION, BundleError, LangtrimError, read_manifest
 from langtrim.runtime.bundle import (
+    FILE_DIGEST,
     MANIFEST_FILE,
     MODEL_FILE,
     PARITY_FILE,
     REQUIRED_FILES,
     TOKENIZER_FILE,
     bundle_digest,
-    file_sha256,
+    file_digest,
     record_parity,
     write_manifest,
 )
@@ -64,26 +67,46 @@ def test_manifest_round_trips(bundle_copy: Path) -> None:
     assert written.parity is None and written.parity_passed is None
 
 
-def test_manifest_lists_every_file_with_size_and_sha256(bert: TinyBundle) -> None:
+def test_manifest_lists_every_file_with_size_and_blake2b(bert: TinyBundle) -> None:
     files = bert.manifest.files
     on_disk = {p.name for p in bert.path.iterdir() if p.name != MANIFEST_FILE}
     assert set(files) == on_disk and set(REQUIRED_FILES) <= on_disk
     model = bert.path / MODEL_FILE
     assert files[MODEL_FILE].size == model.stat().st_size
-    assert files[MODEL_FILE].sha256 == file_sha256(model)
+    assert files[MODEL_FILE].algorithm == FILE_DIGEST == "blake2b-256"
+    assert files[MODEL_FILE].digest == hashlib.blake2b(model.read_bytes(), digest_size=32).hexdigest()
 
 
-def test_file_sha256_is_the_digest_of_the_files_bytes_one_after_the_other(tmp_path: Path) -> None:
-    """Checked against hashlib on the joined bytes, across read chunks (the files are read without readahead,
-    which must not change what is read)."""
+@pytest.mark.parametrize(
+    "algorithm, reference",
+    [("blake2b-256", lambda data: hashlib.blake2b(data, digest_size=32)), ("sha256", hashlib.sha256)],
+)
+def test_file_digest_is_the_digest_of_the_files_bytes_one_after_the_other(
+    tmp_path: Path, algorithm: str, reference
+) -> None:
+    """Checked against hashlib on the joined bytes, across read chunks (the files are read without readahead
+    into one reused buffer, which must not change what is read)."""
     rng = np.random.default_rng(0)
-    parts = [rng.bytes(size) for size in (0, 1, 3 * (1 << 18) + 7)]
+    parts = [rng.bytes(size) for size in (0, 1, 3 * (1 << 18) + 7, 5)]
     paths = []
     for number, part in enumerate(parts):
         paths.append(tmp_path / f"part{number}")
         paths[-1].write_bytes(part)
-    assert file_sha256(*paths) == hashlib.sha256(b"".join(parts)).hexdigest()
-    assert file_sha256(paths[2]) != file_sha256(paths[2], paths[1]), "every file's bytes count"
+    assert file_digest(*paths, algorithm=algorithm) == reference(b"".join(parts)).hexdigest()
+    assert file_digest(paths[2], algorithm=algorithm) != file_digest(paths[2], paths[1], algorithm=algorithm)
+
+
+def test_serving_a_bundle_never_loads_openssl(bert: TinyBundle) -> None:
+    """hashlib's import initialises OpenSSL, 3.6 MB of a serving process's memory: a load and an embedding
+    of a current bundle, with its digest pinned, must not import it."""
+    digest = bundle_digest(bert.path)
+    code = (
+        "import sys; from langtrim.runtime import Encoder; "
+        f"Encoder({str(bert.path)!r}, expected_digest={digest!r}).embed(['x']); "
+        "print(sorted(m for m in ('hashlib', '_hashlib', 'ssl') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
 
 
 def test_a_file_system_without_the_readahead_advice_still_verifies(bundle_copy: Path, monkeypatch) -> None:
@@ -100,7 +123,8 @@ def test_a_file_system_without_the_readahead_advice_still_verifies(bundle_copy: 
 
 def test_manifest_json_is_plain_readable_json(bert: TinyBundle) -> None:
     data = json.loads((bert.path / MANIFEST_FILE).read_text())
-    assert data["format_version"] == 1
+    assert data["format_version"] == FORMAT_VERSION == 2
+    assert set(data["files"][MODEL_FILE]) == {"size", "blake2b-256"}
     assert data["vocab"] == {"original_size": 30_522, "kept_size": 30_522}
     assert data["files"][MODEL_FILE]["size"] > 0
     assert data["created"].endswith("+00:00")
@@ -136,8 +160,47 @@ def test_record_parity_adds_the_summary_and_lists_parity_json(bundle_copy: Path)
 
 def test_tampered_model_is_named(bundle_copy: Path) -> None:
     _flip_one_byte(bundle_copy / MODEL_FILE)
-    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* re-run langtrim pack"):
+    with pytest.raises(BundleError, match=r"model\.onnx has blake2b-256 .* re-run langtrim pack"):
         read_manifest(bundle_copy)
+
+
+def _as_format_1(bundle: Path) -> None:
+    """Rewrite the manifest as langtrim wrote format 1: every file's sha256 in place of its BLAKE2b."""
+    data = json.loads((bundle / MANIFEST_FILE).read_text())
+    data["format_version"] = 1
+    data["files"] = {
+        name: {"size": entry["size"], "sha256": hashlib.sha256((bundle / name).read_bytes()).hexdigest()}
+        for name, entry in data["files"].items()
+    }
+    (bundle / MANIFEST_FILE).write_text(json.dumps(data, indent=2))
+
+
+def test_a_format_1_bundle_still_verifies_with_its_sha256(bundle_copy: Path) -> None:
+    from langtrim.runtime import Encoder
+
+    _as_format_1(bundle_copy)
+    manifest = read_manifest(bundle_copy)
+    assert manifest.format_version == 1 and {e.algorithm for e in manifest.files.values()} == {"sha256"}
+    assert Encoder(bundle_copy).embed(["old bundle"]).shape[0] == 1
+    _flip_one_byte(bundle_copy / MODEL_FILE)
+    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* changed after packing"):
+        read_manifest(bundle_copy)
+    with pytest.raises(BundleError, match=r"model\.onnx has sha256 .* changed after packing"):
+        Encoder(bundle_copy)
+
+
+def test_resealing_a_format_1_bundle_writes_the_current_format(bundle_copy: Path) -> None:
+    _as_format_1(bundle_copy)
+    resealed = record_parity(bundle_copy, {"passed": True})
+    assert resealed.format_version == FORMAT_VERSION
+    assert {entry.algorithm for entry in resealed.files.values()} == {FILE_DIGEST}
+    assert read_manifest(bundle_copy) == resealed
+
+
+def test_a_format_1_manifest_must_list_sha256_and_a_format_2_one_blake2b(bundle_copy: Path) -> None:
+    _edit_manifest(bundle_copy, format_version=1)  # still BLAKE2b entries: not what format 1 holds
+    with pytest.raises(BundleError, match=r"field 'files\.config\.json\.sha256' is missing"):
+        read_manifest(bundle_copy, verify="none")
 
 
 def test_size_check_is_a_fast_path_that_misses_a_changed_byte(bundle_copy: Path) -> None:
@@ -181,7 +244,7 @@ def test_newer_format_asks_to_upgrade_langtrim(bundle_copy: Path) -> None:
     with pytest.raises(BundleError) as raised:
         read_manifest(bundle_copy)
     assert str(raised.value) == (
-        f"bundle '{bundle_copy}' was written by langtrim 2.1 (format 3); this langtrim reads format 1-1: "
+        f"bundle '{bundle_copy}' was written by langtrim 2.1 (format 3); this langtrim reads format 1-2: "
         "upgrade langtrim"
     )
 
@@ -189,7 +252,7 @@ def test_newer_format_asks_to_upgrade_langtrim(bundle_copy: Path) -> None:
 def test_older_format_asks_to_repack(bundle_copy: Path) -> None:
     _edit_manifest(bundle_copy, format_version=0)
     with pytest.raises(
-        BundleError, match=r"\(format 0\); this langtrim reads format 1-1: re-run langtrim pack"
+        BundleError, match=r"\(format 0\); this langtrim reads format 1-2: re-run langtrim pack"
     ):
         read_manifest(bundle_copy)
 
@@ -229,7 +292,7 @@ def test_missing_manifest_field_is_named(bundle_copy: Path) -> None:
 
 def test_listed_file_outside_the_bundle_is_refused(bundle_copy: Path) -> None:
     data = json.loads((bundle_copy / MANIFEST_FILE).read_text())
-    data["files"]["../secret"] = {"size": 1, "sha256": "0" * 64}
+    data["files"]["../secret"] = {"size": 1, "blake2b-256": "0" * 64}
     (bundle_copy / MANIFEST_FILE).write_text(json.dumps(data))
     with pytest.raises(BundleError, match=r"lists file '\.\./secret', which is not a path inside the bundle"):
         read_manifest(bundle_copy)
@@ -296,8 +359,21 @@ def test_a_pinned_digest_catches_any_change_to_the_manifest(bundle_copy: Path) -
     _edit_manifest(bundle_copy, max_length=64)  # consistent with every file, but not what was pinned
     with pytest.raises(BundleError, match="digest .* but .* pinned"):
         read_manifest(bundle_copy, expected_digest=digest)
-    with pytest.raises(BundleError, match="not a bundle digest"):
-        read_manifest(bundle_copy, expected_digest="abc")
+    for malformed in ("abc", "md5:" + "0" * 64, digest.upper(), digest[:-1]):
+        with pytest.raises(BundleError, match="not a bundle digest: pin the blake2b-256:<64 hex digits>"):
+            read_manifest(bundle_copy, expected_digest=malformed)
+
+
+def test_a_sha256_pin_from_before_format_2_is_still_checked(bundle_copy: Path) -> None:
+    old_pin = "sha256:" + hashlib.sha256((bundle_copy / MANIFEST_FILE).read_bytes()).hexdigest()
+    assert (
+        bundle_digest(bundle_copy).startswith("blake2b-256:")
+        and bundle_digest(bundle_copy, "sha256") == old_pin
+    )
+    assert read_manifest(bundle_copy, expected_digest=old_pin).files
+    _edit_manifest(bundle_copy, max_length=64)
+    with pytest.raises(BundleError, match=r"has digest sha256:.* but sha256:.* was pinned"):
+        read_manifest(bundle_copy, expected_digest=old_pin)
 
 
 def test_max_length_beyond_the_models_positions_is_refused(bundle_copy: Path) -> None:
@@ -312,12 +388,17 @@ def test_a_deeply_nested_manifest_is_one_clear_error(bundle_copy: Path) -> None:
         read_manifest(bundle_copy)
 
 
-def test_the_size_only_check_says_it_does_not_look_at_the_bytes(bundle_copy: Path, caplog) -> None:
-    """An Encoder loaded so warns; the packager's own reads of a bundle it just wrote stay quiet."""
+def test_the_size_only_check_says_it_does_not_look_at_the_bytes(bundle_copy: Path) -> None:
+    """An Encoder loaded so warns, at the caller's line; the packager's own reads of a bundle it just wrote
+    stay quiet."""
+    import warnings
+
     from langtrim.runtime import Encoder
 
-    with caplog.at_level("WARNING", logger="langtrim.runtime"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         read_manifest(bundle_copy, verify="size")
-        assert "verify='size'" not in caplog.text
+        assert not caught
         Encoder(bundle_copy, verify="size")
-    assert "verify='size'" in caplog.text and "changed byte" in caplog.text
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert "verify='size'" in str(caught[0].message) and "changed byte" in str(caught[0].message)

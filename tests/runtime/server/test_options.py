@@ -30,7 +30,7 @@ SAMPLES = {
     "body_timeout_seconds": ("5", 5),
     "max_connections": ("16", 16),
     "truncate": ("true", True),
-    "bundle_digest": ("sha256:" + "a" * 64, "sha256:" + "a" * 64),
+    "bundle_digest": ("blake2b-256:" + "a" * 64, "blake2b-256:" + "a" * 64),
     "api_key": ("s3cret", "s3cret"),
     "cors_allow_origin": ("https://a.example, https://b.example", ["https://a.example", "https://b.example"]),
     "access_log": ("1", True),

@@ -57,7 +57,7 @@ def test_a_path_that_is_not_a_bundle_fails_at_create_app(tmp_path: Path) -> None
 
 
 def test_a_bundle_other_than_the_pinned_one_fails_at_create_app(embedding_bundle: Path) -> None:
-    other = "sha256:" + "0" * 64
+    other = "blake2b-256:" + "0" * 64
     with pytest.raises(BundleError, match="was pinned"):
         create_app(embedding_bundle, bundle_digest=other)
     assert create_app(embedding_bundle, bundle_digest=bundle_digest(embedding_bundle))
