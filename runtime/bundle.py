@@ -90,8 +90,8 @@ _HASH_CHUNK = 1 << 18
 # CPU has SHA extensions BLAKE2b hashes ~40% slower (840 against 1,400 MB/s), which the Encoder hides: it
 # hashes on a thread while the session loads (DigestCheck). sha256 stays for format-1 bundles and old pins.
 FILE_DIGEST = "blake2b-256"
-DIGEST_ALGORITHMS = (FILE_DIGEST, "sha256")
 _FORMAT_1_DIGEST = "sha256"
+DIGEST_ALGORITHMS = (FILE_DIGEST, _FORMAT_1_DIGEST)
 _REPACK = "re-run langtrim pack"
 
 
