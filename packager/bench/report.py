@@ -189,6 +189,17 @@ def targets_table(results: Results) -> str:
     return "\n".join(lines)
 
 
+def _huge_pages_note(machine: Mapping[str, Any]) -> str:
+    """Why a run's peak RSS may be higher than another's on the same code (see `results.machine`)."""
+    huge = machine.get("page_cache_huge_pages_mb")
+    if not huge:
+        return ""
+    return (
+        f" The page cache held {number(huge)} MB of files in huge pages when the run started (files written "
+        "shortly before, e.g. a fresh install): libraries mapped from them raise every process's peak RSS."
+    )
+
+
 def markdown(results: Results) -> str:
     settings, machine, versions = results["settings"], results["machine"], results["versions"]
     texts = results["texts"]
@@ -210,7 +221,8 @@ def markdown(results: Results) -> str:
         "Disk: every file of the model directory or bundle (MB = 10^6 bytes). Peak RSS: the process's "
         "high-water mark (VmHWM). Cold start: from spawning the process to the first embedding, imports "
         "included, model files in the page cache (evicted before the warm-up round, so each engine's own "
-        f"first load read them in). Runtime bundles load with verify={settings['verify']!r}.",
+        f"first load read them in). Runtime bundles load with verify={settings['verify']!r}."
+        + _huge_pages_note(machine),
     ]
     for n in threads:
         parts += [f"## Side by side, {n} thread{'s' if n > 1 else ''}", side_by_side_table(results, n)]

@@ -227,6 +227,21 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     return json.loads((out / "side_by_side.json").read_text()), out
 
 
+def test_the_machine_record_says_how_much_of_the_page_cache_is_huge_pages() -> None:
+    """Libraries written just before a run map as whole huge folios: the record must tell such a run."""
+    from langtrim.packager.bench.report import _huge_pages_note
+    from langtrim.packager.bench.results import machine
+
+    recorded = machine()["page_cache_huge_pages_mb"]
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file() and "FileHugePages:" in meminfo.read_text():
+        assert isinstance(recorded, float) and recorded >= 0
+    assert _huge_pages_note({"page_cache_huge_pages_mb": 0.0}) == ""
+    assert _huge_pages_note({}) == ""
+    note = _huge_pages_note({"page_cache_huge_pages_mb": 114.7})
+    assert "115 MB" in note and "peak RSS" in note
+
+
 @pytest.mark.slow
 def test_smoke_run_records_machine_versions_and_settings(smoke) -> None:
     results, _ = smoke
