@@ -188,6 +188,12 @@ def main() -> None:
         action="store_true",
         help="PyTorch reads only the weights its texts touch (safetensors are memory-mapped), not all at load",
     )
+    parser.add_argument(
+        "--verify",
+        default="full",
+        choices=("full", "size", "none"),
+        help="how the bundles check their files at load (Encoder(verify=)); the paper's table: full",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
@@ -211,7 +217,13 @@ def main() -> None:
     texts = bench_texts(load_tokenizer(mbert), (args.language,), short=100, long=10, batches=1)
     load_before = os.getloadavg()  # the machine is shared: say how busy it was while measuring
     runs = measure(
-        engines, texts, threads=[1], repeats=args.repeats, warmup_processes=args.warmup, progress=say
+        engines,
+        texts,
+        threads=[1],
+        repeats=args.repeats,
+        warmup_processes=args.warmup,
+        verify=args.verify,
+        progress=say,
     )
     settings = {
         "command": ("python benchmarks/paper_table3.py " + " ".join(sys.argv[1:])).strip(),
@@ -226,7 +238,7 @@ def main() -> None:
         "repeats": args.repeats,
         "warmup_processes": args.warmup,
         "threads": [1],
-        "verify": "full",
+        "verify": args.verify,
         "duration_s": round(time.perf_counter() - started),
         "load_average_1_5_15_min": {"before": load_before, "after": os.getloadavg()},
     }

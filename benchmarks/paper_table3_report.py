@@ -164,7 +164,8 @@ def markdown(results: Mapping[str, Any]) -> str:
         "Each cell: the figure (its ratio to mBERT: the paper's to its mBERT, ours to our PyTorch mBERT).",
         "Size: the model file (safetensors) for PyTorch, every file of the bundle for the bundles. Memory: the",
         "model's own, peak RSS after loading and one inference minus the peak after the imports. Loading: model",
-        f"+ tokenizer. Inference: batch 1, p50 over 100 sentences of {settings['language']} (14-18 tokens).",
+        f"+ tokenizer (bundles with verify='{settings['verify']}'). Inference: batch 1, p50 over 100 sentences",
+        f"of {settings['language']} (14-18 tokens).",
         "",
         "| model | paper: "
         + " | paper: ".join(h for _, h in FIGURES)
