@@ -41,7 +41,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,6 +57,7 @@ from langtrim.packager.selection.choose import SelectionSettings  # noqa: E402
 from langtrim.packager.selection.languages import parse_languages  # noqa: E402
 from langtrim.packager.selection.paper import PAPER_LANGUAGES  # noqa: E402
 from langtrim.packager.trim.job import run_trim  # noqa: E402
+from langtrim.runtime.bundle import Verify  # noqa: E402
 from tests.support.paper_models import PAPER_MODELS, SEED, build_paper_model, describe  # noqa: E402
 
 PAPER_SETTINGS = SelectionSettings(source="paper", fallback=False)  # the authors' lists, nothing added
@@ -191,7 +192,7 @@ def main() -> None:
     parser.add_argument(
         "--verify",
         default="full",
-        choices=("full", "size", "none"),
+        choices=get_args(Verify),
         help="how the bundles check their files at load (Encoder(verify=)); the paper's table: full",
     )
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -32,6 +32,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -51,6 +52,7 @@ from langtrim.packager.bench.results import Target, check_targets, results_json 
 from langtrim.packager.counting.inputs import CorpusSpec, parse_corpus_options  # noqa: E402
 from langtrim.packager.models.sources import ModelSource, load_tokenizer, resolve_model  # noqa: E402
 from langtrim.packager.selection.choose import SelectionSettings  # noqa: E402
+from langtrim.runtime.bundle import Verify  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TATOEBA = ROOT / "packager" / "data" / "text" / "tatoeba"
@@ -188,7 +190,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per engine and thread count")
     parser.add_argument("--threads", default="1,all", help='thread counts, e.g. "1,all" ("all": every core)')
-    parser.add_argument("--verify", default="full", choices=("full", "size", "none"), help="Encoder(verify=)")
+    parser.add_argument("--verify", default="full", choices=get_args(Verify), help="Encoder(verify=)")
     parser.add_argument(
         "--work", type=Path, default=Path("/tmp/langtrim-bench"), help="built bundles (reused)"
     )
